@@ -1,0 +1,406 @@
+"""The collector: one background loop per process that refreshes the cluster snapshot.
+
+Every request is served from the latest snapshot, so N clients cost one
+inspection round per refresh interval. A round is bounded in time whatever the
+broker does (refuses, freezes, drops the connection): past its deadline the
+round is abandoned, ``connected`` turns false and the last good data stays
+available, marked stale.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from kombu import Connection
+
+from celerystatus.v1 import celery_status_pb2 as pb
+
+from . import assemble, broker
+from .config import Settings
+from .liveness import EventMonitor, WorkerRegistry
+from .mailbox import Command, Mailbox, RoundReplies
+from .redact import mask_text, mask_url
+from .snapshot import SnapshotStore
+from .worker_extension import COMMAND as EXTENSION_COMMAND
+
+log = logging.getLogger(__name__)
+
+STOCK = ("stats", "active", "scheduled", "reserved")
+STATIC = ("registered", "active_queues")
+
+
+def load_app(settings: Settings) -> Any:
+    """The user's Celery app (for its queues, key prefix, serializer), or a bare one."""
+    from celery import Celery
+
+    if settings.app:
+        module_name, _, attr = settings.app.partition(":")
+        module = importlib.import_module(module_name)
+        app = getattr(module, attr or "app")
+        if callable(app) and not hasattr(app, "control"):
+            app = app()
+        return app
+    return Celery("celery-status", broker=settings.broker_url, set_as_current=False)
+
+
+@dataclass
+class _Static:
+    registered: list[str]
+    active_queues: list[dict[str, Any]]
+    restarts: int
+    pid: int | None = None
+
+
+@dataclass
+class _RoundResult:
+    replies: RoundReplies | None = None
+    asked: list[str] = field(default_factory=list)
+    queues: list[pb.QueueDepth] = field(default_factory=list)
+    discovery: bool = False
+    error: str | None = None
+    #: set when the connection must not be reused (failure, or a round that timed out)
+    drop_connection: bool = False
+    conn: Connection | None = None
+
+
+class Collector:
+    """Runs inspection rounds and publishes snapshots into a :class:`SnapshotStore`."""
+
+    def __init__(self, settings: Settings, store: SnapshotStore | None = None, app: Any = None) -> None:
+        self.settings = settings
+        self.store = store or SnapshotStore()
+        self.broker_url = mask_url(settings.broker_url)
+        if not settings.enabled:
+            self.store.publish(
+                assemble.disabled_status(
+                    "Celery status is disabled on this server (CELERY_STATUS_ENABLED=false)"
+                )
+            )
+            self.app = None
+            return
+        self.app = app if app is not None else load_app(settings)
+        self.mailbox = Mailbox(self.app)
+        self.registry = WorkerRegistry(settings.heartbeat_misses)
+        self._transport_options = dict(self.app.conf.broker_transport_options or {})
+        self._errors = broker.BROKER_ERRORS
+        self._conn: Connection | None = None
+        self._static: dict[str, _Static] = {}
+        self._extension: dict[str, tuple[bool, int]] = {}
+        self._reports: dict[str, assemble.WorkerReport] = {}
+        self._last_good: pb.CeleryStatus | None = None
+        self._last_discovery = float("-inf")
+        self._rounds = 0
+        self._failures = 0
+        self._round_thread: threading.Thread | None = None
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._monitor = EventMonitor(
+            self.app,
+            self.registry,
+            connect=lambda: broker.open_connection(
+                settings.broker_url, settings.inspect_timeout, self._transport_options
+            ),
+            errors=self._errors,
+        )
+        self.store.publish(
+            assemble.failed_status(None, broker_url=self.broker_url, error="no inspection round yet")
+        )
+
+    # -- lifecycle -------------------------------------------------------------
+    @property
+    def enabled(self) -> bool:
+        return self.settings.enabled
+
+    def start(self) -> None:
+        if not self.enabled or self._thread is not None:
+            return
+        self._monitor.start()
+        self._thread = threading.Thread(target=self._loop, name="celery-status-collector", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        if not self.enabled:
+            return
+        self._stopping.set()
+        self._wake.set()
+        self._monitor.stop()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self._monitor.join(timeout)
+        if self._conn is not None:
+            broker.close_quietly(self._conn)
+            self._conn = None
+
+    def request_refresh(self) -> None:
+        """Run a round soon (not before ``min_refresh_interval`` after the previous one)."""
+        self._wake.set()
+
+    @property
+    def rounds(self) -> int:
+        return self._rounds
+
+    # -- loop ------------------------------------------------------------------
+    def _loop(self) -> None:
+        # The event monitor's wake-up makes every worker send a heartbeat at once;
+        # waiting briefly for them turns the first round into a fast targeted one.
+        self._last_discovery = time.monotonic()
+        if self._monitor.connected.wait(self.settings.inspect_timeout):
+            deadline = time.monotonic() + 0.5
+            while not self.registry.targets() and time.monotonic() < deadline:
+                if self._stopping.wait(0.02):
+                    return
+        while not self._stopping.is_set():
+            started = time.monotonic()
+            try:
+                self.run_round()
+            except Exception:  # noqa: BLE001 - the loop must survive any bug in one round
+                log.exception("inspection round failed unexpectedly")
+            self._sleep_after(started)
+
+    def _sleep_after(self, started: float) -> None:
+        next_round = started + self.settings.refresh_interval
+        while not self._stopping.is_set():
+            remaining = next_round - time.monotonic()
+            if remaining <= 0:
+                return
+            if self._wake.wait(remaining):
+                self._wake.clear()
+                floor = started + self.settings.min_refresh_interval - time.monotonic()
+                if floor > 0:
+                    self._stopping.wait(floor)
+                return
+
+    def run_round(self) -> pb.CeleryStatus:
+        """One bounded inspection round; publishes and returns the resulting status."""
+        settings = self.settings
+        started = time.monotonic()
+        if self._round_thread is not None and self._round_thread.is_alive():
+            return self._publish_failure(
+                "broker unresponsive: the previous inspection round is still blocked", started
+            )
+        result = _RoundResult()
+        conn, self._conn = self._conn, None
+        thread = threading.Thread(
+            target=self._inspect, args=(result, conn), name="celery-status-round", daemon=True
+        )
+        self._round_thread = thread
+        thread.start()
+        thread.join(settings.round_deadline)
+        if thread.is_alive():
+            # The round thread closes its own connection when it finally returns.
+            result.drop_connection = True
+            return self._publish_failure(
+                f"broker did not answer within {settings.round_deadline:g} s", started
+            )
+        if result.error is not None:
+            return self._publish_failure(result.error, started)
+        if not result.drop_connection:
+            self._conn = result.conn
+        return self._publish_success(result, started)
+
+    # -- one round (runs in its own thread) ------------------------------------
+    def _inspect(self, result: _RoundResult, conn: Connection | None) -> None:
+        settings = self.settings
+        try:
+            if conn is None:
+                conn = broker.open_connection(
+                    settings.broker_url, settings.inspect_timeout, self._transport_options
+                )
+            result.conn = conn
+            now = time.monotonic()
+            targets = self.registry.targets()
+            # Without a working event stream, or with nothing known, only a broadcast
+            # that waits the whole timeout can find workers.
+            discovery = now - self._last_discovery >= settings.discovery_interval or (
+                not targets and not self._monitor.connected.is_set()
+            )
+            result.discovery = discovery
+            result.asked = targets
+            commands = self._commands(targets, discovery)
+            result.replies = self.mailbox.call(conn, commands, settings.inspect_timeout)
+            if result.replies.timed_out:
+                # A timed-out drain leaves a blocking read pending on this connection,
+                # which would swallow the next round's replies: never reuse it.
+                result.drop_connection = True
+            result.queues = broker.queue_depths(conn, self._queue_names(result.replies))
+        except self._errors + broker.broker_errors(conn) as exc:
+            result.error = f"cannot reach broker: {mask_text(_describe(exc))}"
+            result.drop_connection = True
+        except Exception as exc:  # noqa: BLE001 - report, never crash the collector
+            log.exception("inspection round error")
+            result.error = f"inspection failed: {mask_text(_describe(exc))}"
+            result.drop_connection = True
+        finally:
+            if result.drop_connection and conn is not None:
+                broker.close_quietly(conn)
+                result.conn = None
+
+    def _commands(self, targets: list[str], discovery: bool) -> list[Command]:
+        if discovery:
+            # Ask everybody and wait the whole timeout: finds workers that send no events.
+            everyone = [Command(m, _args(m)) for m in STOCK + STATIC]
+            return everyone
+        extension, stock = [], []
+        for host in targets:
+            known = self._extension_state(host)
+            if known is not False:
+                extension.append(host)
+            if known is not True:
+                stock.append(host)
+        need_static = [h for h in targets if not self._static_fresh(h)]
+        commands: list[Command] = []
+        ext_static = tuple(h for h in extension if h in need_static)
+        ext_plain = tuple(h for h in extension if h not in need_static)
+        if ext_static:
+            commands.append(Command(EXTENSION_COMMAND, {"static": True}, ext_static, label="ext+static"))
+        if ext_plain:
+            commands.append(Command(EXTENSION_COMMAND, {"static": False}, ext_plain, label="ext"))
+        if stock:
+            commands += [Command(m, _args(m), tuple(stock)) for m in STOCK]
+            static_stock = tuple(h for h in stock if h in need_static)
+            if static_stock:
+                commands += [Command(m, _args(m), static_stock) for m in STATIC]
+        return commands
+
+    def _extension_state(self, host: str) -> bool | None:
+        known = self._extension.get(host)
+        if known is None or known[1] != self.registry.restarts.get(host, 0):
+            return None
+        return known[0]
+
+    def _static_fresh(self, host: str) -> bool:
+        cached = self._static.get(host)
+        return cached is not None and cached.restarts == self.registry.restarts.get(host, 0)
+
+    def _queue_names(self, replies: RoundReplies) -> set[str]:
+        names = set(self.settings.queues)
+        conf = self.app.conf
+        if conf.task_default_queue:
+            names.add(conf.task_default_queue)
+        for queue in conf.task_queues or ():
+            names.add(getattr(queue, "name", str(queue)))
+        for cached in self._static.values():
+            names.update(str(q.get("name")) for q in cached.active_queues if q.get("name"))
+        for key in ("active_queues", "ext+static"):
+            for reply in replies.replies.get(key, {}).values():
+                queues = reply.get("active_queues") if isinstance(reply, dict) else reply
+                if isinstance(queues, list):
+                    names.update(str(q.get("name")) for q in queues if isinstance(q, dict) and q.get("name"))
+        return {n for n in names if n}
+
+    # -- publishing ----------------------------------------------------------------
+    def _reports_from(self, replies: RoundReplies) -> dict[str, assemble.WorkerReport]:
+        got = replies.replies
+        reports: dict[str, assemble.WorkerReport] = {}
+        hosts = set()
+        for key in got:
+            hosts.update(got[key])
+        for host in hosts:
+            restarts = self.registry.restarts.get(host, 0)
+            ext = got.get("ext+static", {}).get(host) or got.get("ext", {}).get(host)
+            if isinstance(ext, dict) and "version" in ext:
+                self._extension[host] = (True, restarts)
+                data: Mapping[str, Any] = ext
+                extension = True
+            else:
+                if isinstance(ext, dict) and "error" in ext:
+                    self._extension[host] = (False, restarts)
+                data = {m: got.get(m, {}).get(host) for m in STOCK + STATIC}
+                extension = False
+            stats = data.get("stats")
+            if not isinstance(stats, dict):
+                continue  # no usable answer from this worker in this round
+            if isinstance(data.get("registered"), list):
+                self._static[host] = _Static(
+                    registered=[str(t) for t in data["registered"]],
+                    active_queues=[q for q in data.get("active_queues") or [] if isinstance(q, dict)],
+                    restarts=restarts,
+                    pid=stats.get("pid"),
+                )
+            cached = self._static.get(host)
+            if cached is not None and cached.pid not in (None, stats.get("pid")):
+                # Same name, new process: its tasks and queues may differ.
+                self._static.pop(host, None)
+                self._extension.pop(host, None)
+            reports[host] = assemble.WorkerReport(
+                hostname=host,
+                stats=stats,
+                active=_list(data.get("active")),
+                scheduled=_list(data.get("scheduled")),
+                reserved=_list(data.get("reserved")),
+                registered=cached.registered if cached else [],
+                active_queues=cached.active_queues if cached else [],
+                extension=extension,
+            )
+        return reports
+
+    def _publish_success(self, result: _RoundResult, started: float) -> pb.CeleryStatus:
+        assert result.replies is not None
+        if result.discovery:
+            self._last_discovery = started
+        reports = self._reports_from(result.replies)
+        self.registry.on_round(result.asked, reports)
+        for host, previous in self._reports.items():
+            if host not in reports and host in result.asked and self.registry.in_grace(host):
+                reports[host] = previous
+        self._reports = reports
+        sightings = {h: s for h in reports if (s := self.registry.sighting(h)) is not None}
+        status = assemble.build_status(
+            reports.values(),
+            broker_url=self.broker_url,
+            queues=result.queues,
+            sightings=sightings,
+            show_args=self.settings.show_args,
+        )
+        self._rounds += 1
+        methods = {r.extension for r in reports.values()}
+        status.inspection.method = (
+            pb.INSPECTION_METHOD_MIXED
+            if len(methods) > 1
+            else pb.INSPECTION_METHOD_EXTENSION
+            if methods == {True}
+            else pb.INSPECTION_METHOD_STOCK
+        )
+        self._finish(status, started)
+        self._last_good = status
+        self.store.publish(status)
+        return status
+
+    def _publish_failure(self, error: str, started: float) -> pb.CeleryStatus:
+        self._rounds += 1
+        self._failures += 1
+        status = assemble.failed_status(self._last_good, broker_url=self.broker_url, error=error)
+        self._finish(status, started)
+        # The age of stale data keeps counting from when it was really observed.
+        observed = self.store.latest().observed_monotonic if self._last_good is not None else None
+        self.store.publish(status, observed_monotonic=observed)
+        log.warning("celery status round failed: %s", error)
+        return status
+
+    def _finish(self, status: pb.CeleryStatus, started: float) -> None:
+        info = status.inspection
+        info.duration.FromNanoseconds(int((time.monotonic() - started) * 1e9))
+        info.round = self._rounds
+        info.errors = self._failures
+        info.refresh_interval.FromNanoseconds(int(self.settings.refresh_interval * 1e9))
+
+
+def _args(method: str) -> dict[str, Any]:
+    # safe=True: argument reprs always serialize, whatever serializer the tasks use.
+    return {"safe": True} if method == "active" else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc) or exc.__class__.__name__
+    return f"{exc.__class__.__name__}: {text}" if text != exc.__class__.__name__ else text

@@ -1,0 +1,118 @@
+"""CeleryStatusService on grpc.aio, answering from the collector's latest snapshot."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+import grpc
+
+from celerystatus.v1 import celery_status_pb2 as pb
+from celerystatus.v1 import celery_status_pb2_grpc as pb_grpc
+
+from . import search
+from .snapshot import Snapshot, SnapshotStore
+
+if TYPE_CHECKING:
+    from .collector import Collector
+
+DEFAULT_SEARCH_LIMIT = 1000
+MAX_SEARCH_LIMIT = 100_000
+#: Longest a client may ask a stream to pause between messages.
+MAX_MIN_INTERVAL = 3600.0
+
+
+def _seconds(duration: object) -> float:
+    return duration.ToNanoseconds() / 1e9  # type: ignore[attr-defined]
+
+
+def render(snap: Snapshot, view: int = pb.STATUS_VIEW_FULL, flt: pb.TaskFilter | None = None) -> pb.CeleryStatus:
+    """A copy of the snapshot for one caller: age stamped, view and filter applied."""
+    status = pb.CeleryStatus()
+    status.CopyFrom(snap.status)
+    if status.enabled:
+        status.age.FromNanoseconds(int(snap.age() * 1e9))
+    if view == pb.STATUS_VIEW_SUMMARY:
+        status.ClearField("queue_details")
+    elif flt is not None and not search.is_empty(flt):
+        search.filter_details(status, flt)
+    return status
+
+
+class CeleryStatusServicer(pb_grpc.CeleryStatusServiceServicer):
+    def __init__(self, store: SnapshotStore, collector: Collector | None = None) -> None:
+        self._store = store
+        self._collector = collector
+
+    async def _invalid(self, context: grpc.aio.ServicerContext, message: str) -> None:
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, message)
+
+    async def _check_view_and_filter(
+        self, context: grpc.aio.ServicerContext, view: int, flt: pb.TaskFilter
+    ) -> None:
+        if view not in (pb.STATUS_VIEW_UNSPECIFIED, pb.STATUS_VIEW_SUMMARY, pb.STATUS_VIEW_FULL):
+            await self._invalid(context, f"view: unknown value {view}")
+        try:
+            search.validate(flt)
+        except search.FilterError as exc:
+            await self._invalid(context, str(exc))
+
+    async def GetStatus(
+        self, request: pb.GetStatusRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetStatusResponse:
+        await self._check_view_and_filter(context, request.view, request.filter)
+        max_age = _seconds(request.max_age) if request.HasField("max_age") else 0.0
+        if max_age < 0:
+            await self._invalid(context, "max_age must not be negative")
+        snap = self._store.latest()
+        collector = self._collector
+        if max_age > 0 and snap.age() > max_age and collector is not None and collector.enabled:
+            collector.request_refresh()
+            remaining = context.time_remaining()
+            budget = collector.settings.round_deadline + collector.settings.min_refresh_interval + 0.5
+            if remaining is not None:
+                # Leave time to send the answer we already have if no fresher one comes.
+                budget = min(budget, max(0.0, remaining - 0.05))
+            snap = await self._store.wait_newer(snap.version, budget) or self._store.latest()
+        return pb.GetStatusResponse(status=render(snap, request.view, request.filter))
+
+    async def WatchStatus(
+        self, request: pb.WatchStatusRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.WatchStatusResponse]:
+        await self._check_view_and_filter(context, request.view, request.filter)
+        min_interval = _seconds(request.min_interval) if request.HasField("min_interval") else 0.0
+        if not 0 <= min_interval <= MAX_MIN_INTERVAL:
+            await self._invalid(context, f"min_interval must be between 0 and {MAX_MIN_INTERVAL:g} s")
+        snap = self._store.latest()
+        yield pb.WatchStatusResponse(status=render(snap, request.view, request.filter))
+        sent_at = time.monotonic()
+        while True:
+            newer = await self._store.wait_newer(snap.version)
+            if newer is None:
+                continue
+            pause = sent_at + min_interval - time.monotonic()
+            if pause > 0:
+                await asyncio.sleep(pause)  # rate limit requested by the client
+            snap = self._store.latest()
+            yield pb.WatchStatusResponse(status=render(snap, request.view, request.filter))
+            sent_at = time.monotonic()
+
+    async def SearchTasks(
+        self, request: pb.SearchTasksRequest, context: grpc.aio.ServicerContext
+    ) -> pb.SearchTasksResponse:
+        await self._check_view_and_filter(context, pb.STATUS_VIEW_UNSPECIFIED, request.filter)
+        if not 0 <= request.limit <= MAX_SEARCH_LIMIT:
+            await self._invalid(context, f"limit must be between 0 and {MAX_SEARCH_LIMIT}")
+        limit = request.limit or DEFAULT_SEARCH_LIMIT
+        snap = self._store.latest()
+        response = pb.SearchTasksResponse(stale=snap.status.stale)
+        response.observed_at.CopyFrom(snap.status.observed_at)
+        for task in search.iter_tasks(snap.status):
+            if search.matches(task, request.filter):
+                if len(response.tasks) >= limit:
+                    response.truncated = True
+                    break
+                response.tasks.append(task)
+        return response
