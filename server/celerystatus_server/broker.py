@@ -97,15 +97,19 @@ close_quietly = _close_quietly
 def queue_depths(conn: Connection, names: Iterable[str]) -> list[pb.QueueDepth]:
     """Messages waiting per queue; Redis sums every priority sub-list and honours the key prefix.
 
-    A passive declare works on both transports: kombu's Redis channel answers it by
-    summing the priority lists (with ``global_keyprefix``), AMQP asks the broker.
-    A queue that does not exist yet has zero messages.
+    AMQP answers a passive declare. On Redis a queue is several lists (one per
+    priority step) under the transport's key prefix; kombu's channel knows both, so
+    it is asked for the size directly (its passive declare ignores the prefix when
+    checking that the queue exists). A queue that does not exist yet has zero messages.
     """
     result: list[pb.QueueDepth] = []
     kind = transport_name(conn.as_uri())
     channel = conn.channel()
     try:
         for name in sorted(set(names)):
+            if kind == "redis":
+                result.append(pb.QueueDepth(name=name, messages=int(channel._size(name))))
+                continue
             try:
                 ok = Queue(name, channel=channel, no_declare=False).queue_declare(passive=True)
             except conn.channel_errors as exc:
