@@ -42,6 +42,21 @@ def _json_safe(value: Any) -> Any:
     return json.loads(json.dumps(value, default=repr))
 
 
+_UNPARSED = object()
+
+
+def _literal(text: str) -> Any:
+    """Evaluate a Python literal from Celery's argsrepr/kwargsrepr, or return ``_UNPARSED``."""
+    # Celery's saferepr leaves newlines inside quoted strings raw, which is not valid
+    # Python; outside strings a repr never contains them, so escaping is lossless.
+    for candidate in (text, text.replace("\r", "\\r").replace("\n", "\\n").replace("\t", "\\t")):
+        try:
+            return ast.literal_eval(candidate)
+        except (ValueError, SyntaxError, MemoryError, RecursionError, TypeError):
+            continue
+    return _UNPARSED
+
+
 def parse_args(value: Any) -> list[Any]:
     """Positional arguments as a list, from a real list or from Celery's ``argsrepr``."""
     if value is None:
@@ -49,9 +64,8 @@ def parse_args(value: Any) -> list[Any]:
     if isinstance(value, (list, tuple)):
         return list(value)
     if isinstance(value, str):
-        try:
-            parsed = ast.literal_eval(value)
-        except (ValueError, SyntaxError, MemoryError, RecursionError):
+        parsed = _literal(value)
+        if parsed is _UNPARSED:
             # argsrepr is truncated for long arguments; the text still helps a search.
             return [value]
         if isinstance(parsed, (list, tuple)):
@@ -66,12 +80,10 @@ def parse_kwargs(value: Any) -> dict[str, Any]:
     if isinstance(value, Mapping):
         return {str(k): v for k, v in value.items()}
     if isinstance(value, str):
-        try:
-            parsed = ast.literal_eval(value)
-        except (ValueError, SyntaxError, MemoryError, RecursionError):
-            return {"__repr__": value}
+        parsed = _literal(value)
         if isinstance(parsed, Mapping):
             return {str(k): v for k, v in parsed.items()}
+        return {"__repr__": value}
     return {"__repr__": repr(value)}
 
 

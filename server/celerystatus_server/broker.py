@@ -24,7 +24,7 @@ BROKER_ERRORS: tuple[type[BaseException], ...] = (OperationalError, OSError, soc
 def _transport_errors(conn: Connection) -> tuple[type[BaseException], ...]:
     try:
         return tuple(conn.connection_errors) + tuple(conn.channel_errors)
-    except Exception:  # noqa: BLE001 - a transport that cannot even list its errors
+    except Exception:
         return ()
 
 
@@ -75,9 +75,9 @@ def open_connection(url: str, timeout: float, transport_options: dict[str, Any] 
         conn.ensure_connection(max_retries=1, timeout=timeout)
         # Redis connects lazily per channel: force a round trip so a frozen or refused
         # server is noticed here, not in the middle of a round.
-        conn.default_channel
+        channel = conn.default_channel
         if transport_name(url) == "redis":
-            conn.default_channel.client.ping()
+            channel.client.ping()
     except BaseException:
         _close_quietly(conn)
         raise
@@ -87,7 +87,7 @@ def open_connection(url: str, timeout: float, transport_options: dict[str, Any] 
 def _close_quietly(conn: Connection) -> None:
     try:
         conn.release()
-    except Exception:  # noqa: BLE001 - closing a broken connection may fail in many ways
+    except Exception:
         pass
 
 
@@ -104,12 +104,13 @@ def queue_depths(conn: Connection, names: Iterable[str]) -> list[pb.QueueDepth]:
     """
     result: list[pb.QueueDepth] = []
     kind = transport_name(conn.as_uri())
+    if kind == "redis":
+        # The default channel: a new one would open (and handshake) a new socket per round.
+        channel = conn.default_channel
+        return [pb.QueueDepth(name=n, messages=int(channel._size(n))) for n in sorted(set(names))]
     channel = conn.channel()
     try:
         for name in sorted(set(names)):
-            if kind == "redis":
-                result.append(pb.QueueDepth(name=name, messages=int(channel._size(name))))
-                continue
             try:
                 ok = Queue(name, channel=channel, no_declare=False).queue_declare(passive=True)
             except conn.channel_errors as exc:
@@ -137,5 +138,5 @@ def _is_not_found(exc: BaseException) -> bool:
 def _close_channel(channel: Any) -> None:
     try:
         channel.close()
-    except Exception:  # noqa: BLE001
+    except Exception:
         pass

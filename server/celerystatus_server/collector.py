@@ -160,7 +160,7 @@ class Collector:
             started = time.monotonic()
             try:
                 self.run_round()
-            except Exception:  # noqa: BLE001 - the loop must survive any bug in one round
+            except Exception:
                 log.exception("inspection round failed unexpectedly")
             self._sleep_after(started)
 
@@ -233,7 +233,7 @@ class Collector:
         except self._errors + broker.broker_errors(conn) as exc:
             result.error = f"cannot reach broker: {mask_text(_describe(exc))}"
             result.drop_connection = True
-        except Exception as exc:  # noqa: BLE001 - report, never crash the collector
+        except Exception as exc:
             log.exception("inspection round error")
             result.error = f"inspection failed: {mask_text(_describe(exc))}"
             result.drop_connection = True

@@ -196,7 +196,7 @@ class EventMonitor(threading.Thread):
                 receiver.capture(limit=None, timeout=None, wakeup=True)
             except self._errors as exc:
                 log.info("worker event stream interrupted: %s", exc)
-            except Exception:  # noqa: BLE001 - keep the monitor alive whatever happens
+            except Exception:
                 log.exception("worker event stream failed")
             finally:
                 self.connected.clear()
@@ -204,6 +204,6 @@ class EventMonitor(threading.Thread):
                 if conn is not None:
                     try:
                         conn.release()
-                    except Exception:  # noqa: BLE001
+                    except Exception:
                         pass
             self._stopping.wait(self._retry_interval)

@@ -13,7 +13,6 @@ workers answer these messages exactly as they answer ``celery inspect``.
 
 from __future__ import annotations
 
-import socket
 import time
 import uuid
 from collections.abc import Sequence
@@ -64,6 +63,7 @@ class Mailbox:
         # A stable reply address for this process: kombu derives one from the calling
         # thread, which would leave a new reply binding behind for every round thread.
         self.oid = uuid.uuid4().hex
+        self._declared_on: object = None
 
     def reply_queue(self) -> Queue:
         mb = self._mailbox
@@ -84,7 +84,11 @@ class Mailbox:
         mb = self._mailbox
         channel = conn.default_channel
         queue = self.reply_queue()(channel)
-        queue.declare()
+        # On Redis the queue's binding outlives a round, so declare once per connection;
+        # AMQP deletes the auto-delete queue when the round's consumer is cancelled.
+        if self._declared_on is not channel or conn.transport.driver_type != "redis":
+            queue.declare()
+            self._declared_on = channel
 
         tickets: dict[str, Command] = {}
         replies: dict[str, dict[str, Any]] = {c.key: {} for c in commands}
@@ -141,12 +145,12 @@ class Mailbox:
                     break
                 try:
                     conn.drain_events(timeout=remaining)
-                except socket.timeout:
+                except TimeoutError:
                     timed_out = True
                     break
         finally:
             try:
                 consumer.cancel()
-            except Exception:  # noqa: BLE001 - the connection may be the thing that failed
+            except Exception:
                 pass
         return RoundReplies(replies, timed_out, time.monotonic() - started)

@@ -10,6 +10,7 @@ Imports nothing but Celery, so a worker needs none of the server's dependencies.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from celery.worker import control
@@ -17,6 +18,17 @@ from celery.worker import state as worker_state
 
 COMMAND = "celery_status_snapshot"
 VERSION = 1
+
+
+def _info(request: Any) -> dict[str, Any]:
+    """The request's info with its real arguments when they are plain JSON, else their reprs."""
+    info: dict[str, Any] = request.info(safe=False)
+    try:
+        json.dumps([info.get("args"), info.get("kwargs")])
+    except (TypeError, ValueError):
+        # pickle/yaml-serialized tasks may carry anything; reprs always serialize.
+        return request.info(safe=True)  # type: ignore[no-any-return]
+    return info
 
 
 def _scheduled(state: Any) -> list[dict[str, Any]]:
@@ -32,8 +44,7 @@ def _scheduled(state: Any) -> list[dict[str, Any]]:
             {
                 "eta": request.eta.isoformat() if getattr(request, "eta", None) else None,
                 "priority": waiting.priority,
-                # safe=True: argument reprs always serialize, whatever the task serializer.
-                "request": request.info(safe=True),
+                "request": _info(request),
             }
         )
     return entries
@@ -41,7 +52,7 @@ def _scheduled(state: Any) -> list[dict[str, Any]]:
 
 def _reserved(state: Any) -> list[dict[str, Any]]:
     waiting = state.tset(worker_state.reserved_requests) - state.tset(worker_state.active_requests)
-    return [request.info(safe=True) for request in waiting]
+    return [_info(request) for request in waiting]
 
 
 @control.inspect_command(name=COMMAND)
@@ -50,7 +61,7 @@ def celery_status_snapshot(state: Any, **kwargs: Any) -> dict[str, Any]:
     reply: dict[str, Any] = {
         "version": VERSION,
         "stats": control.stats(state),
-        "active": control.active(state, safe=True),
+        "active": [_info(request) for request in state.tset(worker_state.active_requests)],
         "scheduled": _scheduled(state),
         "reserved": _reserved(state),
     }

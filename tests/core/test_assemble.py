@@ -168,3 +168,13 @@ def test_filter_details_keeps_worker_keys() -> None:
     search.filter_details(status, pb.TaskFilter(task_id="nope"))
     assert set(status.queue_details.active) == {"celery@worker-1"}
     assert len(status.queue_details.active["celery@worker-1"].tasks) == 0
+
+
+def test_multiline_string_arguments_parse_into_a_list() -> None:
+    # Celery's saferepr leaves the newline raw inside the quotes.
+    assert assemble.parse_args("('eval-132', 'def add(a, b):\n    return a + b')") == [
+        "eval-132",
+        "def add(a, b):\n    return a + b",
+    ]
+    assert assemble.parse_kwargs("{'code': 'x\ny'}") == {"code": "x\ny"}
+    assert assemble.parse_kwargs("{broken") == {"__repr__": "{broken"}
