@@ -1,0 +1,393 @@
+"""Command-line subcommands built on the SDK: status, watch, check, find-task.
+
+The ``celery-status`` program registers them with :func:`add_commands`; each
+subparser sets ``func(args) -> exit code``.  ``python -m celerystatus._cli``
+runs them without the server package installed.
+
+Exit codes of ``check`` follow the monitoring-plugin convention: 0 OK,
+1 WARNING, 2 CRITICAL, 3 UNKNOWN.  UNKNOWN means the check could not get an
+answer (status service unreachable, bad arguments): the status service is the
+probe, and its failure says nothing certain about Celery itself.  Celery
+disabled, the broker not reached, or no live worker is CRITICAL; fewer
+workers than ``--min-workers``, too many active or scheduled tasks, or a
+stale/old snapshot is WARNING.
+
+The other commands exit 0 on success, 1 when ``find-task`` finds nothing, and
+2 when the status service could not be queried.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, TextIO
+
+from celerystatus._base import DEFAULT_TARGET, DEFAULT_TIMEOUT, TLSConfig
+from celerystatus._client import CeleryStatusClient
+from celerystatus.exceptions import CeleryStatusError
+from celerystatus.models import CeleryStatus, StatusView
+
+__all__ = ["add_commands", "evaluate_check", "main", "render_status"]
+
+OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
+_STATE_NAMES = {OK: "OK", WARNING: "WARNING", CRITICAL: "CRITICAL", UNKNOWN: "UNKNOWN"}
+EXIT_NOT_FOUND = 1
+EXIT_ERROR = 2
+
+_CLEAR_SCREEN = "\x1b[H\x1b[2J"
+
+
+def _connection_options() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    group = parent.add_argument_group("connection")
+    group.add_argument(
+        "--target",
+        default=os.environ.get("CELERY_STATUS_TARGET", DEFAULT_TARGET),
+        help="gRPC address of the status service, HOST:PORT "
+        "(env CELERY_STATUS_TARGET; default %(default)s)",
+    )
+    group.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        help="seconds to wait for an answer (default %(default)s)",
+    )
+    group.add_argument(
+        "--token",
+        default=os.environ.get("CELERY_STATUS_TOKEN") or None,
+        help="bearer token (env CELERY_STATUS_TOKEN)",
+    )
+    group.add_argument("--tls", action="store_true", help="use TLS with the system CA roots")
+    group.add_argument("--ca-cert", help="PEM file of the CA that signed the server (implies TLS)")
+    group.add_argument("--client-cert", help="PEM client certificate for mutual TLS")
+    group.add_argument("--client-key", help="PEM private key of --client-cert")
+    return parent
+
+
+def add_commands(subparsers: Any) -> None:
+    """Register the SDK's subcommands on an ``argparse`` subparsers object."""
+    parent = _connection_options()
+
+    status = subparsers.add_parser(
+        "status", parents=[parent], help="show the cluster status as a table"
+    )
+    status.add_argument(
+        "--json", action="store_true", help="print the JSON document of /api/celery-status"
+    )
+    status.add_argument(
+        "--max-age", type=float, help="ask for a snapshot at most this many seconds old"
+    )
+    status.set_defaults(func=cmd_status)
+
+    watch = subparsers.add_parser(
+        "watch", parents=[parent], help="live view of the cluster status (Ctrl-C to stop)"
+    )
+    watch.add_argument("--count", type=int, help="stop after this many updates")
+    watch.add_argument("--interval", type=float, help="at most one update per this many seconds")
+    watch.add_argument("--json", action="store_true", help="one JSON document per line")
+    watch.set_defaults(func=cmd_watch)
+
+    check = subparsers.add_parser(
+        "check",
+        parents=[parent],
+        help="monitoring-plugin check (exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)",
+    )
+    check.add_argument(
+        "--min-workers", type=int, default=1, help="WARNING below this many (default 1)"
+    )
+    check.add_argument("--max-active", type=int, help="WARNING above this many active tasks")
+    check.add_argument("--max-scheduled", type=int, help="WARNING above this many scheduled tasks")
+    check.add_argument("--max-age", type=float, help="WARNING when the snapshot is older (seconds)")
+    check.set_defaults(func=cmd_check)
+
+    find = subparsers.add_parser(
+        "find-task", parents=[parent], help="where an evaluation's task is, and for how long"
+    )
+    find.add_argument("eval_id", metavar="EVAL_ID")
+    find.add_argument("--json", action="store_true", help="print the task as JSON")
+    find.set_defaults(func=cmd_find_task)
+
+
+def _client(args: argparse.Namespace) -> CeleryStatusClient:
+    tls: TLSConfig | None = None
+    if args.tls or args.ca_cert or args.client_cert or args.client_key:
+        tls = TLSConfig(
+            ca_cert=args.ca_cert, client_cert=args.client_cert, client_key=args.client_key
+        )
+    return CeleryStatusClient(args.target, timeout=args.timeout, token=args.token, tls=tls)
+
+
+def _run(
+    args: argparse.Namespace,
+    body: Callable[[CeleryStatusClient], int],
+    *,
+    error_code: int = EXIT_ERROR,
+    error_line: Callable[[str], str] = lambda text: f"error: {text}",
+) -> int:
+    """Run ``body`` with a client; report failures in one line on stderr."""
+    try:
+        client = _client(args)
+    except ValueError as exc:
+        print(error_line(str(exc)), file=sys.stderr)
+        return error_code
+    try:
+        with client:
+            return body(client)
+    except CeleryStatusError as exc:
+        print(error_line(f"{args.target}: {exc}"), file=sys.stderr)
+        return error_code
+    except KeyboardInterrupt:
+        return OK
+
+
+# --- status ----------------------------------------------------------------------
+
+
+def _ago(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    return _duration(seconds) + " ago"
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours}h{minutes:02d}m"
+    return f"{hours // 24}d{hours % 24:02d}h"
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    widths = [max(len(str(c)) for c in column) for column in zip(headers, *rows, strict=False)]
+    return [
+        "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in (headers, *rows)
+    ]
+
+
+def render_status(status: CeleryStatus) -> str:
+    """The status as a human-readable block of text."""
+    if not status.enabled:
+        return f"Celery: disabled{f' ({status.message})' if status.message else ''}"
+    state = "connected" if status.connected else "NOT CONNECTED"
+    if status.stale:
+        state += ", STALE"
+    lines = [
+        f"Celery: {state}   broker: {status.broker_url or '-'}   observed: {_ago(status.age)}",
+        f"workers: {status.workers}   active: {status.active_tasks}   "
+        f"scheduled: {status.scheduled_tasks}   reserved: {status.reserved_tasks}",
+    ]
+    if status.error:
+        lines.append(f"error: {status.error}")
+    if status.worker_stats:
+        rows = []
+        for host, stats in sorted(status.worker_stats.items()):
+            pool = stats.pool
+            rows.append(
+                [
+                    host,
+                    pool.implementation or "-",
+                    f"{len(pool.processes)}/{pool.max_concurrency}",
+                    str(stats.active_tasks),
+                    str(stats.scheduled_tasks),
+                    str(stats.reserved_tasks),
+                    str(stats.total),
+                    _duration(stats.uptime) if stats.uptime else "-",
+                ]
+            )
+        lines.append("")
+        lines += _table(
+            ["WORKER", "POOL", "PROCS", "ACTIVE", "SCHED", "RESERVED", "TOTAL", "UPTIME"], rows
+        )
+    if status.queues:
+        rows = [
+            [q.name, str(q.messages), "-" if q.consumers is None else str(q.consumers)]
+            for q in sorted(status.queues, key=lambda q: q.name)
+        ]
+        lines.append("")
+        lines += _table(["QUEUE", "MESSAGES", "CONSUMERS"], rows)
+    return "\n".join(lines)
+
+
+def _print_json(document: Any, out: TextIO) -> None:
+    out.write(json.dumps(document, sort_keys=False) + "\n")
+    out.flush()
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    def body(client: CeleryStatusClient) -> int:
+        view = StatusView.FULL if args.json else StatusView.SUMMARY
+        status = client.get_status(max_age=args.max_age, view=view)
+        if args.json:
+            _print_json(status.to_dict(), sys.stdout)
+        else:
+            print(render_status(status))
+        return OK
+
+    return _run(args, body)
+
+
+# --- watch -----------------------------------------------------------------------
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    if args.count is not None and args.count < 1:
+        print("error: --count must be at least 1", file=sys.stderr)
+        return EXIT_ERROR
+    live = sys.stdout.isatty() and not args.json
+
+    def body(client: CeleryStatusClient) -> int:
+        view = StatusView.FULL if args.json else StatusView.SUMMARY
+        stream = client.watch_status(min_interval=args.interval, view=view)
+        try:
+            for seen, status in enumerate(stream, start=1):
+                if args.json:
+                    _print_json(status.to_dict(), sys.stdout)
+                else:
+                    stamp = time.strftime("%H:%M:%S")
+                    text = f"{render_status(status)}\n\n[{stamp}] update {seen} from {args.target}"
+                    # On a terminal, redraw in place; in a pipe, append blocks.
+                    sys.stdout.write(
+                        (_CLEAR_SCREEN if live else "") + text + ("\n" if live else "\n\n")
+                    )
+                    sys.stdout.flush()
+                if args.count is not None and seen >= args.count:
+                    break
+        finally:
+            stream.close()
+        return OK
+
+    return _run(args, body)
+
+
+# --- check -----------------------------------------------------------------------
+
+
+def evaluate_check(
+    status: CeleryStatus,
+    *,
+    min_workers: int = 1,
+    max_active: int | None = None,
+    max_scheduled: int | None = None,
+    max_age: float | None = None,
+) -> tuple[int, str]:
+    """The check's exit code and its one-line message (pure, for tests)."""
+    critical: list[str] = []
+    warning: list[str] = []
+    if not status.enabled:
+        critical.append("Celery disabled")
+    elif not status.connected:
+        critical.append("broker not connected" + (f" ({status.error})" if status.error else ""))
+    elif status.workers == 0:
+        critical.append("no live workers")
+    if status.enabled and status.connected:
+        if 0 < status.workers < min_workers:
+            warning.append(f"workers {status.workers} < {min_workers}")
+        if max_active is not None and status.active_tasks > max_active:
+            warning.append(f"active {status.active_tasks} > {max_active}")
+        if max_scheduled is not None and status.scheduled_tasks > max_scheduled:
+            warning.append(f"scheduled {status.scheduled_tasks} > {max_scheduled}")
+        if status.stale:
+            warning.append("snapshot stale" + (f" ({status.error})" if status.error else ""))
+        if max_age is not None and status.age is not None and status.age > max_age:
+            warning.append(f"snapshot {status.age:.1f}s old > {max_age:g}s")
+    code = CRITICAL if critical else WARNING if warning else OK
+    summary = (
+        f"{status.workers} workers, {status.active_tasks} active, "
+        f"{status.scheduled_tasks} scheduled"
+    )
+    perfdata = (
+        f"workers={status.workers};{min_workers}:;1:;0 "
+        f"active={status.active_tasks};{'' if max_active is None else max_active};;0 "
+        f"scheduled={status.scheduled_tasks};{'' if max_scheduled is None else max_scheduled};;0 "
+        f"reserved={status.reserved_tasks};;;0"
+    )
+    if status.age is not None:
+        perfdata += f" age={status.age:.3f}s;{'' if max_age is None else f'{max_age:g}'};;0"
+    problems = "; ".join(critical + warning)
+    text = f"{problems}: {summary}" if problems else summary
+    return code, f"CELERY {_STATE_NAMES[code]} - {text} | {perfdata}"
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    def body(client: CeleryStatusClient) -> int:
+        status = client.get_status(view=StatusView.SUMMARY)
+        code, line = evaluate_check(
+            status,
+            min_workers=args.min_workers,
+            max_active=args.max_active,
+            max_scheduled=args.max_scheduled,
+            max_age=args.max_age,
+        )
+        print(line)
+        return code
+
+    # The plugin protocol wants the one line on stdout, UNKNOWN included.
+    try:
+        client = _client(args)
+    except ValueError as exc:
+        print(f"CELERY UNKNOWN - {exc}")
+        return UNKNOWN
+    try:
+        with client:
+            return body(client)
+    except CeleryStatusError as exc:
+        print(f"CELERY UNKNOWN - status service {args.target}: {exc}")
+        return UNKNOWN
+
+
+# --- find-task -------------------------------------------------------------------
+
+
+def cmd_find_task(args: argparse.Namespace) -> int:
+    def body(client: CeleryStatusClient) -> int:
+        location = client.find_task(args.eval_id)
+        if location is None:
+            if args.json:
+                _print_json(None, sys.stdout)
+            else:
+                print(
+                    f"{args.eval_id}: not held by any worker "
+                    "(still queued in the broker, finished, or unknown)"
+                )
+            return EXIT_NOT_FOUND
+        if args.json:
+            document = location.task.to_dict()
+            document.update(
+                worker=location.worker,
+                state=location.state.value,
+                running_for=location.running_for,
+                starts_in=location.starts_in,
+            )
+            _print_json(document, sys.stdout)
+        else:
+            print(
+                f"{args.eval_id}: task {location.task.id} ({location.task.name}) "
+                f"{location.describe()}"
+            )
+        return OK
+
+    return _run(args, body)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="celery-status", description="Query a celery-status service."
+    )
+    add_commands(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

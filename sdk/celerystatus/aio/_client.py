@@ -1,0 +1,179 @@
+"""The asyncio client.  Only I/O lives here; see ``celerystatus._base``."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+from types import TracebackType
+from typing import Any
+
+import grpc
+from tenacity import AsyncRetrying
+
+from celerystatus import analysis
+from celerystatus._base import (
+    BaseClient,
+    Seconds,
+    StreamResumer,
+    build_get_status_request,
+    build_search_request,
+    build_watch_request,
+    make_filter,
+)
+from celerystatus.exceptions import CeleryStatusError, Unavailable, from_rpc_error
+from celerystatus.models import (
+    CeleryStatus,
+    StatusView,
+    TaskFilter,
+    TaskSearchResult,
+    TaskState,
+)
+from celerystatus.v1 import celery_status_pb2 as pb
+from celerystatus.v1.celery_status_pb2_grpc import CeleryStatusServiceStub
+
+__all__ = ["AsyncCeleryStatusClient"]
+
+
+class AsyncCeleryStatusClient(BaseClient):
+    """Asyncio client of the celery-status gRPC service.
+
+    ::
+
+        async with AsyncCeleryStatusClient("127.0.0.1:50051") as client:
+            status = await client.get_status()
+            async for status in client.watch_status(min_interval=5):
+                ...
+
+    Same arguments, methods and errors as
+    :class:`~celerystatus.CeleryStatusClient`.
+    """
+
+    def _connect(self) -> None:
+        if self._credentials is None:
+            self._channel = grpc.aio.insecure_channel(self.target, options=self._options)
+        else:
+            self._channel = grpc.aio.secure_channel(
+                self.target, self._credentials, options=self._options
+            )
+        self._stub = CeleryStatusServiceStub(self._channel)
+
+    async def close(self) -> None:
+        """Close the channel; ends any watch stream of this client."""
+        await self._channel.close()
+
+    async def __aenter__(self) -> AsyncCeleryStatusClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def _unary(
+        self, method: Callable[..., Awaitable[Any]], request: Any, timeout: Seconds | None
+    ) -> Any:
+        kwargs = self._call_kwargs(timeout)
+
+        async def attempt() -> Any:
+            try:
+                return await method(request, **kwargs)
+            except grpc.RpcError as exc:
+                raise from_rpc_error(exc) from exc
+
+        return await AsyncRetrying(**self.retry_policy.tenacity_kwargs(unary=True))(attempt)
+
+    async def get_status(
+        self,
+        max_age: Seconds | None = None,
+        *,
+        view: StatusView | str = StatusView.FULL,
+        filter: TaskFilter | None = None,
+        timeout: Seconds | None = None,
+    ) -> CeleryStatus:
+        """See :meth:`celerystatus.CeleryStatusClient.get_status`."""
+        request = build_get_status_request(max_age, view, filter)
+        response: pb.GetStatusResponse = await self._unary(self._stub.GetStatus, request, timeout)
+        return CeleryStatus.from_proto(response.status)
+
+    async def watch_status(
+        self,
+        min_interval: Seconds | None = None,
+        *,
+        view: StatusView | str = StatusView.FULL,
+        filter: TaskFilter | None = None,
+    ) -> AsyncGenerator[CeleryStatus, None]:
+        """See :meth:`celerystatus.CeleryStatusClient.watch_status`."""
+        request = build_watch_request(min_interval, view, filter)
+        resumer = StreamResumer(self.retry_policy)
+        while True:
+            call = self._stub.WatchStatus(request, **self._stream_kwargs())
+            try:
+                async for response in call:
+                    status = CeleryStatus.from_proto(response.status)
+                    if resumer.received(status.observed_at):
+                        yield status
+                error: CeleryStatusError = Unavailable("the server ended the stream")
+            except grpc.RpcError as exc:
+                error = from_rpc_error(exc)
+                error.__cause__ = exc
+            finally:
+                call.cancel()
+            await asyncio.sleep(resumer.failed(error))
+
+    async def search_tasks(
+        self,
+        filter: TaskFilter | None = None,
+        *,
+        limit: int = 0,
+        task_name: str = "",
+        eval_id: str = "",
+        arg: str = "",
+        worker: str = "",
+        states: Sequence[TaskState | str] = (),
+        task_id: str = "",
+        timeout: Seconds | None = None,
+    ) -> TaskSearchResult:
+        """See :meth:`celerystatus.CeleryStatusClient.search_tasks`."""
+        merged = make_filter(
+            filter,
+            task_name=task_name,
+            eval_id=eval_id,
+            arg=arg,
+            worker=worker,
+            states=states,
+            task_id=task_id,
+        )
+        request = build_search_request(merged, limit)
+        response: pb.SearchTasksResponse = await self._unary(
+            self._stub.SearchTasks, request, timeout
+        )
+        return TaskSearchResult.from_proto(response)
+
+    async def find_task(
+        self, eval_id: str, *, timeout: Seconds | None = None
+    ) -> analysis.TaskLocation | None:
+        """See :meth:`celerystatus.CeleryStatusClient.find_task`."""
+        result = await self.search_tasks(eval_id=eval_id, timeout=timeout)
+        return analysis.find_task(result.tasks, eval_id)
+
+    async def worker_health(
+        self, *, timeout: Seconds | None = None, **thresholds: float
+    ) -> dict[str, analysis.WorkerHealth]:
+        """See :func:`celerystatus.analysis.worker_health`."""
+        status = await self.get_status(view=StatusView.SUMMARY, timeout=timeout)
+        return analysis.worker_health(status, **thresholds)
+
+    async def scaling_advice(
+        self,
+        min_workers: int,
+        max_workers: int,
+        *,
+        timeout: Seconds | None = None,
+        **tuning: Any,
+    ) -> analysis.ScalingAdvice:
+        """See :func:`celerystatus.analysis.scaling_advice`."""
+        status = await self.get_status(view=StatusView.SUMMARY, timeout=timeout)
+        return analysis.scaling_advice(status, min_workers, max_workers, **tuning)
