@@ -1,0 +1,13 @@
+"""JSON/WebSocket/Prometheus bridge in front of a CeleryStatusService.
+
+A gRPC client only: it transcodes what the status service sends and never
+talks to Celery itself.
+"""
+
+from __future__ import annotations
+
+from .app import create_app
+from .backend import Timeouts
+from .server import BridgeServer, run_bridge
+
+__all__ = ["BridgeServer", "Timeouts", "create_app", "run_bridge"]

@@ -1,0 +1,134 @@
+"""Prometheus metrics computed from the hub's latest snapshot.
+
+A scrape reads what the WatchStatus stream already delivered; it never makes
+the server inspect the cluster, so scrape frequency does not load Celery.
+Gauges and counters are produced by a custom collector at scrape time; the
+inspection-duration histogram is the one stateful metric, observed once for
+each new inspection round the stream shows.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
+
+from .hub import Snapshot, StatusHub
+
+# Inspection rounds wait about a second for worker replies; buckets straddle that.
+DURATION_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+class SnapshotCollector(Collector):
+    def __init__(self, hub: StatusHub) -> None:
+        self._hub = hub
+
+    def collect(self) -> Iterator[Metric]:
+        hub = self._hub
+        yield GaugeMetricFamily(
+            "celery_status_backend_up",
+            "1 while the bridge's stream from the status service is open.",
+            value=1.0 if hub.stream_connected else 0.0,
+        )
+        snapshot = hub.latest
+        if snapshot is None:
+            return
+        data = snapshot.data
+        for name, key, help_text in (
+            ("celery_workers", "workers", "Live Celery workers."),
+            ("celery_active_tasks", "active_tasks", "Tasks executing now."),
+            ("celery_scheduled_tasks", "scheduled_tasks", "Tasks waiting for their ETA."),
+            ("celery_reserved_tasks", "reserved_tasks", "Tasks prefetched by workers."),
+        ):
+            yield GaugeMetricFamily(name, help_text, value=_number(data.get(key)) or 0.0)
+        yield GaugeMetricFamily(
+            "celery_connected",
+            "1 when the last inspection round reached the broker.",
+            value=1.0 if data.get("connected") else 0.0,
+        )
+        yield GaugeMetricFamily(
+            "celery_status_stale",
+            "1 when the latest round failed and an older snapshot is served.",
+            value=1.0 if data.get("stale") else 0.0,
+        )
+
+        # A gauge, not a counter: the value resets when a worker restarts and
+        # it is read from the worker, not counted here. rate() still works on
+        # it between restarts, as the seed's dashboards expect.
+        per_worker = GaugeMetricFamily(
+            "celery_worker_total",
+            "Tasks accepted by the worker since it started.",
+            labels=["worker"],
+        )
+        for worker, stats in sorted((data.get("worker_stats") or {}).items()):
+            per_worker.add_metric([worker], _number(stats.get("total")) or 0.0)
+        yield per_worker
+
+        depth = GaugeMetricFamily("celery_queue_messages", "Messages waiting in the broker.", labels=["queue"])
+        for queue, info in sorted((data.get("queues") or {}).items()):
+            depth.add_metric([queue], _number((info or {}).get("messages")) or 0.0)
+        yield depth
+
+        age = _number(data.get("age"))
+        if age is not None:
+            # Aged locally since receipt rather than from observed_at, so a
+            # clock difference between bridge and server does not show up.
+            yield GaugeMetricFamily(
+                "celery_snapshot_age_seconds",
+                "Age of the latest snapshot.",
+                value=age + (time.monotonic() - snapshot.received_at),
+            )
+
+        inspection = data.get("inspection") or {}
+        rounds = _number(inspection.get("round"))
+        if rounds is not None:
+            yield CounterMetricFamily(
+                "celery_inspection_rounds",
+                "Inspection rounds run by the status server since it started.",
+                value=rounds,
+            )
+        errors = _number(inspection.get("errors"))
+        if errors is not None:
+            yield CounterMetricFamily(
+                "celery_inspection_errors",
+                "Inspection rounds that failed since the status server started.",
+                value=errors,
+            )
+
+
+class BridgeMetrics:
+    """The metrics of one bridge app, in a registry of its own."""
+
+    def __init__(self, hub: StatusHub) -> None:
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(SnapshotCollector(hub))
+        self.inspection_duration = Histogram(
+            "celery_inspection_duration_seconds",
+            "Wall time of an inspection round, once per round seen by the bridge.",
+            buckets=DURATION_BUCKETS,
+            registry=self.registry,
+        )
+        self._last_round: float | None = None
+        hub.add_listener(self.observe)
+
+    def observe(self, snapshot: Snapshot) -> None:
+        inspection = snapshot.data.get("inspection") or {}
+        round_number = _number(inspection.get("round"))
+        duration = _number(inspection.get("duration"))
+        if not snapshot.from_backend or round_number is None or duration is None:
+            return
+        # The stream repeats a round when it reconnects or when only the age
+        # changed; observing it again would count the same round twice.
+        if round_number == self._last_round or round_number <= 0:
+            return
+        self._last_round = round_number
+        self.inspection_duration.observe(duration)

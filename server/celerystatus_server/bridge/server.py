@@ -1,0 +1,123 @@
+"""Running the bridge under uvicorn inside an existing asyncio loop.
+
+``celery-status serve`` runs the gRPC server and the bridge in one process and
+one loop, so uvicorn must neither own the loop nor take over the process's
+signal handlers; the process's owner decides when to stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Iterator
+
+import uvicorn
+
+from ..config import DEFAULT_HTTP_ADDRESS, SettingsError, parse_address
+from .app import create_app
+from .backend import Timeouts
+
+
+class _EmbeddedServer(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class BridgeServer:
+    """The bridge's HTTP server; ``port`` is known after :meth:`start` (port 0 allowed)."""
+
+    def __init__(
+        self,
+        target: str,
+        http_address: str = DEFAULT_HTTP_ADDRESS,
+        *,
+        timeouts: Timeouts | None = None,
+        log_level: str = "warning",
+        access_log: bool = False,
+    ) -> None:
+        self.target = target
+        self.host, self.port = parse_address("http address", http_address)
+        self._app = create_app(target, timeouts=timeouts)
+        config = uvicorn.Config(
+            self._app,
+            host=self.host,
+            port=self.port,
+            lifespan="on",
+            log_level=log_level,
+            access_log=access_log,
+            # WebSocket clients are told to go away by the app itself; this
+            # only bounds how long a stuck connection may delay a stop.
+            timeout_graceful_shutdown=3,
+            ws_ping_interval=20,
+        )
+        self._server = _EmbeddedServer(config)
+        self._main_loop: asyncio.Task[None] | None = None
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    async def start(self) -> None:
+        """Bind and start serving; raises OSError when the address cannot be bound."""
+        config = self._server.config
+        if not config.loaded:
+            config.load()
+        # What uvicorn's serve() does before startup(); serve() itself would
+        # run its own main loop and turn failures into a process exit.
+        self._server.lifespan = config.lifespan_class(config)
+        try:
+            await self._server.startup()
+        except SystemExit as exc:
+            # uvicorn reports bind and lifespan failures by exiting; inside a
+            # shared process that must become an ordinary error.
+            raise OSError(f"cannot start the bridge on {self.host}:{self.port}") from exc
+        if self._server.should_exit or not self._server.started:
+            raise OSError(f"cannot start the bridge on {self.host}:{self.port}")
+        sockets = self._server.servers[0].sockets
+        self.port = sockets[0].getsockname()[1]
+        self._main_loop = asyncio.create_task(self._server.main_loop(), name="bridge-http")
+
+    async def stop(self) -> None:
+        if self._main_loop is None:
+            return
+        self._server.should_exit = True
+        await self._main_loop
+        self._main_loop = None
+        # Stop the hub before uvicorn waits for connections, so open WebSockets
+        # get a clean close (1001) from the app instead of waiting for a timeout.
+        bridge = getattr(self._app.state, "bridge", None)
+        if bridge is not None:
+            await bridge.close_sockets()
+        await self._server.shutdown()
+
+
+async def serve_bridge(target: str, http_address: str, stop: asyncio.Event) -> None:
+    server = BridgeServer(target, http_address)
+    await server.start()
+    print(f"celery-status bridge on {server.url} -> {target}", flush=True)
+    try:
+        await stop.wait()
+    finally:
+        await server.stop()
+
+
+def run_bridge(target: str, http_address: str = DEFAULT_HTTP_ADDRESS) -> int:
+    """Serve the bridge in front of ``target`` until SIGINT or SIGTERM; an exit code."""
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await serve_bridge(target, http_address, stop)
+
+    try:
+        asyncio.run(main())
+    except (OSError, SettingsError) as exc:
+        print(f"celery-status bridge: {exc}", file=sys.stderr)
+        return 1
+    return 0
