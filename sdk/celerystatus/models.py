@@ -166,6 +166,9 @@ class Task:
     acknowledged: bool = False
     routing_key: str = ""
     exchange: str = ""
+    argsrepr: str = ""
+    """Celery's argsrepr text (what the producer chose to show), when the server sends it."""
+    kwargsrepr: str = ""
 
     @classmethod
     def from_proto(cls, msg: pb.Task) -> Task:
@@ -184,6 +187,8 @@ class Task:
             acknowledged=msg.acknowledged,
             routing_key=msg.routing_key,
             exchange=msg.exchange,
+            argsrepr=msg.argsrepr,
+            kwargsrepr=msg.kwargsrepr,
         )
 
     def to_proto(self) -> pb.Task:
@@ -195,6 +200,8 @@ class Task:
             acknowledged=self.acknowledged,
             routing_key=self.routing_key,
             exchange=self.exchange,
+            argsrepr=self.argsrepr,
+            kwargsrepr=self.kwargsrepr,
         )
         _copy_if_set(msg.args, list_to_list_value(self.args))
         _copy_if_set(msg.kwargs, dict_to_struct(self.kwargs))
@@ -215,8 +222,9 @@ class Task:
 
         ``worker`` and ``state`` are not included: in the status document they
         are given by where the task sits (``queue_details[state][worker]``).
+        ``argsrepr``/``kwargsrepr`` appear only when the server sent them.
         """
-        return {
+        data: dict[str, Any] = {
             "id": self.id,
             "name": self.name,
             "args": list(self.args),
@@ -230,6 +238,11 @@ class Task:
             "exchange": self.exchange,
             "args_redacted": self.args_redacted,
         }
+        if self.argsrepr:
+            data["argsrepr"] = self.argsrepr
+        if self.kwargsrepr:
+            data["kwargsrepr"] = self.kwargsrepr
+        return data
 
     @classmethod
     def from_dict(
@@ -258,6 +271,8 @@ class Task:
             acknowledged=bool(data.get("acknowledged", False)),
             routing_key=str(data.get("routing_key", "")),
             exchange=str(data.get("exchange", "")),
+            argsrepr=str(data.get("argsrepr") or ""),
+            kwargsrepr=str(data.get("kwargsrepr") or ""),
         )
 
 

@@ -120,6 +120,8 @@ def make_task(
     if show_args:
         task.args.extend(_json_safe(parse_args(info.get("args"))))
         task.kwargs.update(_json_safe(parse_kwargs(info.get("kwargs"))))
+        task.argsrepr = _repr_text(info, "args")
+        task.kwargsrepr = _repr_text(info, "kwargs")
     else:
         task.args_redacted = True
     time_start = info.get("time_start")
@@ -140,6 +142,19 @@ def make_task(
         if not task.HasField("priority") and isinstance(delivery.get("priority"), int):
             task.priority = delivery["priority"]
     return task
+
+
+#: Celery truncates its reprs itself; this only bounds what a hostile worker could send.
+MAX_REPR = 4096
+
+
+def _repr_text(info: Mapping[str, Any], key: str) -> str:
+    """Celery's argsrepr/kwargsrepr: given as ``argsrepr`` by the extension, or as the
+    ``args`` text itself by stock ``inspect active`` (which sends reprs, not values)."""
+    value = info.get(f"{key}repr")
+    if not isinstance(value, str):
+        value = info.get(key)
+    return value[:MAX_REPR] if isinstance(value, str) else ""
 
 
 def _int(value: Any, default: int = 0) -> int:

@@ -16,6 +16,45 @@ def _env_default(name: str) -> str | None:
     return os.environ.get(f"CELERY_STATUS_{name}")
 
 
+def _add_http_security(p: argparse.ArgumentParser) -> None:
+    """Flags shared by ``serve`` and ``bridge``: credentials, limits, HTTP exposure."""
+    g = p.add_argument_group("security (see docs/security.md)")
+    g.add_argument("--tokens-file", metavar="PATH",
+                   help="'<sha256-hex> <role> [name]' lines; roles viewer, admin (env CELERY_STATUS_TOKENS_FILE; "
+                        "env CELERY_STATUS_TOKENS=hash:role[:name],... adds more)")
+    g.add_argument("--tls-cert", metavar="PEM", help="serve TLS with this certificate (env CELERY_STATUS_TLS_CERT)")
+    g.add_argument("--tls-key", metavar="PEM", help="private key of --tls-cert (env CELERY_STATUS_TLS_KEY)")
+    g.add_argument("--allow-unauthenticated", action="store_const", const=True, default=None,
+                   help="serve a non-loopback address without any credentials configured")
+    g.add_argument("--trust-forwarded-for", action="store_const", const=True, default=None,
+                   help="rate-limit anonymous HTTP callers by X-Forwarded-For (only behind your own proxy)")
+    g.add_argument("--metrics-public", action="store_const", const=True, default=None,
+                   help="/metrics without credentials even when tokens are configured")
+    g.add_argument("--cors-origin", dest="cors_origins", action="append", metavar="ORIGIN",
+                   help="exact browser origin allowed to read the API, e.g. https://ops.example (repeatable)")
+    g.add_argument("--rate-limit", type=float, metavar="PER_SECOND",
+                   help="requests per second per caller (default 20, burst --rate-burst 40; 0: off)")
+    g.add_argument("--rate-burst", type=float, metavar="N")
+    g.add_argument("--fresh-rate-limit", type=float, metavar="PER_SECOND",
+                   help="forced-fresh (max_age) requests per second per caller (default 1, burst 2)")
+    g.add_argument("--fresh-burst", type=float, metavar="N")
+    g.add_argument("--max-streams", type=int, metavar="N", help="open streams/WebSockets in total (default 256)")
+    g.add_argument("--max-streams-per-caller", dest="max_streams_per_principal", type=int, metavar="N",
+                   help="open streams/WebSockets per caller (default 8)")
+    g.add_argument("--show-args", action="store_const", const=True, default=None,
+                   help="without tokens, anonymous callers see task arguments (hidden by default; "
+                        "env CELERY_STATUS_SHOW_ARGS); with tokens only admins do")
+
+
+def _security_overrides(args: argparse.Namespace) -> dict[str, object]:
+    names = (
+        "tokens_file", "tls_cert", "tls_key", "allow_unauthenticated", "trust_forwarded_for", "metrics_public",
+        "cors_origins", "rate_limit", "rate_burst", "fresh_rate_limit", "fresh_burst", "max_streams",
+        "max_streams_per_principal", "show_args",
+    )
+    return {name: getattr(args, name, None) for name in names}
+
+
 def _add_serve(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "serve",
@@ -34,14 +73,25 @@ def _add_serve(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
                    help="seconds between inspection rounds (env CELERY_STATUS_REFRESH_INTERVAL; default 2)")
     p.add_argument("--queue", dest="queues", action="append", metavar="NAME",
                    help="also report the depth of this queue (repeatable; env CELERY_STATUS_QUEUES=a,b)")
-    p.add_argument("--show-args", action="store_const", const=True, default=None,
-                   help="show task arguments to callers (hidden by default; env CELERY_STATUS_SHOW_ARGS)")
     p.add_argument("--disabled", dest="enabled", action="store_const", const=False, default=None,
                    help="report Celery as disabled without touching a broker (env CELERY_STATUS_ENABLED=false)")
+    _add_http_security(p)
+    g = p.add_argument_group("gRPC client certificates and redaction")
+    g.add_argument("--tls-client-ca", metavar="PEM",
+                   help="require gRPC client certificates signed by this CA (env CELERY_STATUS_TLS_CLIENT_CA)")
+    g.add_argument("--client-cert-roles", metavar="PATH",
+                   help="'<common name> <role>' lines; without it every verified certificate is a viewer")
+    g.add_argument("--allow-arg", dest="allow_arg_patterns", action="append", metavar="PATTERN",
+                   help="argument values matching this fnmatch pattern stay visible to viewers, e.g. 'eval-*' "
+                        "(repeatable; env CELERY_STATUS_ALLOW_ARG_PATTERNS=a,b)")
+    g.add_argument("--allow-argsrepr", action="store_const", const=True, default=None,
+                   help="viewers see Celery's argsrepr/kwargsrepr text (producers may mask it)")
     p.set_defaults(func=_serve)
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from .security.exposure import check_exposure
+    from .security.tokens import TokenError
     from .server import StatusServer
 
     try:
@@ -52,13 +102,24 @@ def _serve(args: argparse.Namespace) -> int:
             http_address=args.http_address,
             refresh_interval=args.refresh_interval,
             queues=args.queues,
-            show_args=args.show_args,
             enabled=args.enabled,
+            tls_client_ca=args.tls_client_ca,
+            client_cert_roles=args.client_cert_roles,
+            allow_arg_patterns=args.allow_arg_patterns,
+            allow_argsrepr=args.allow_argsrepr,
+            **_security_overrides(args),
         )
-    except SettingsError as exc:
+        server = StatusServer(settings)
+        check_exposure(
+            grpc_address=settings.grpc_address,
+            http_address=settings.http_address,
+            has_tokens=bool(server.policy.tokens),
+            client_certs=server.policy.client_certs,
+            allow_unauthenticated=settings.allow_unauthenticated,
+        )
+    except (SettingsError, TokenError) as exc:
         print(f"celery-status: {exc}", file=sys.stderr)
         return 2
-    server = StatusServer(settings)
 
     async def run() -> None:
         await server.serve_forever()
@@ -75,13 +136,88 @@ def _add_bridge(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
                    help="the gRPC service (env CELERY_STATUS_TARGET; default 127.0.0.1:50051)")
     p.add_argument("--http-address", default=_env_default("HTTP_ADDRESS") or DEFAULT_HTTP_ADDRESS,
                    metavar="HOST:PORT", help="listen address (default 127.0.0.1:8080)")
+    _add_http_security(p)
+    g = p.add_argument_group("the bridge's own connection to the gRPC service")
+    g.add_argument("--token", default=None,
+                   help="bearer token for the service (env CELERY_STATUS_TOKEN; prefer the env, argv is visible)")
+    g.add_argument("--tls", dest="target_tls", action="store_true", help="connect to the service over TLS")
+    g.add_argument("--tls-ca", metavar="PEM", help="CA of the service's certificate (implies --tls)")
+    g.add_argument("--tls-client-cert", metavar="PEM", help="client certificate for mTLS (implies --tls)")
+    g.add_argument("--tls-client-key", metavar="PEM", help="its private key")
+    g.add_argument("--tls-server-name", metavar="NAME", help="name to verify in the service's certificate")
     p.set_defaults(func=_bridge)
 
 
 def _bridge(args: argparse.Namespace) -> int:
-    from .bridge import run_bridge
+    from celerystatus._base import TLSConfig
 
-    return int(run_bridge(args.target, args.http_address))
+    from .bridge import BridgeSecurity, run_bridge
+    from .security.exposure import check_exposure
+    from .security.policy import policy_from_settings
+    from .security.tokens import TokenError
+
+    try:
+        settings = Settings.from_env(http_address=args.http_address, **_security_overrides(args))
+        policy = policy_from_settings(settings)
+        check_exposure(
+            grpc_address=None,
+            http_address=settings.http_address,
+            has_tokens=bool(policy.tokens),
+            client_certs=False,
+            allow_unauthenticated=settings.allow_unauthenticated,
+        )
+        credentials = None
+        options: tuple[tuple[str, object], ...] = ()
+        if args.target_tls or args.tls_ca or args.tls_client_cert:
+            tls = TLSConfig(args.tls_ca, args.tls_client_cert, args.tls_client_key, args.tls_server_name)
+            credentials = tls.channel_credentials()
+            if args.tls_server_name:
+                options = (("grpc.ssl_target_name_override", args.tls_server_name),)
+    except (SettingsError, TokenError, ValueError) as exc:
+        print(f"celery-status bridge: {exc}", file=sys.stderr)
+        return 2
+    security = BridgeSecurity(
+        policy=policy,
+        trust_forwarded_for=settings.trust_forwarded_for,
+        metrics_public=settings.metrics_public,
+        cors_origins=settings.cors_origins,
+        backend_token=args.token or _env_default("TOKEN") or None,
+    )
+    return int(
+        run_bridge(
+            args.target,
+            args.http_address,
+            security=security,
+            tls_cert=settings.tls_cert,
+            tls_key=settings.tls_key,
+            backend_credentials=credentials,
+            backend_channel_options=options,
+        )
+    )
+
+
+def _add_hash_token(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = subparsers.add_parser(
+        "hash-token",
+        help="read a token on stdin and print its SHA-256, for a tokens file",
+        description="Example: head -c 32 /dev/urandom | base64 | tee token.txt | celery-status hash-token",
+    )
+    p.add_argument("--role", choices=("viewer", "admin"), help="print a complete tokens-file line with this role")
+    p.add_argument("--name", help="name for the tokens-file line")
+    p.set_defaults(func=_hash_token)
+
+
+def _hash_token(args: argparse.Namespace) -> int:
+    from .security.tokens import hash_token
+
+    token = sys.stdin.readline().strip()
+    if not token:
+        print("celery-status hash-token: no token on stdin", file=sys.stderr)
+        return 2
+    digest = hash_token(token)
+    parts = [digest] + ([args.role] if args.role else []) + ([args.name] if args.role and args.name else [])
+    print(" ".join(parts))
+    return 0
 
 
 def _add_demo(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -104,6 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers.required = True
     _add_serve(subparsers)
     _add_bridge(subparsers)
+    _add_hash_token(subparsers)
     try:
         _add_demo(subparsers)
     except (ImportError, AttributeError):  # demo extras missing from a trimmed install
@@ -120,6 +257,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from .security import logs
+
+    logs.install()
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return int(args.func(args))

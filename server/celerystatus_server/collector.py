@@ -357,7 +357,9 @@ class Collector:
             broker_url=self.broker_url,
             queues=result.queues,
             sightings=sightings,
-            show_args=self.settings.show_args,
+            # Arguments are always collected: the service decides per caller
+            # (security.redaction) who may see them.
+            show_args=True,
         )
         self._rounds += 1
         methods = {r.extension for r in reports.values()}

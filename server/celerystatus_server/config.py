@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
@@ -48,6 +49,16 @@ def is_loopback(host: str) -> bool:
     return host in {"localhost", "::1"} or host.startswith("127.")
 
 
+_ORIGIN = re.compile(r"^https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?$|^https?://\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$")
+
+
+def check_origin(origin: str) -> str:
+    """A CORS origin must be exact (``https://host[:port]``): no wildcard, path or trailing slash."""
+    if "*" in origin or not _ORIGIN.match(origin):
+        raise SettingsError(f"CORS origin must be an exact scheme://host[:port], got {origin!r}")
+    return origin
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the collector and the servers need; immutable once built."""
@@ -67,7 +78,8 @@ class Settings:
     #: Upper bound on a whole round, broker outage included.
     round_deadline: float = 2.0
     enabled: bool = True
-    #: Show task arguments to callers. Off by default: they may be sensitive.
+    #: Without credentials configured, anonymous callers see task arguments.
+    #: Off by default: they may be sensitive. With tokens, only admins see them.
     show_args: bool = False
     #: Full-timeout discovery broadcast, to find workers that send no events.
     discovery_interval: float = 30.0
@@ -75,6 +87,38 @@ class Settings:
     heartbeat_misses: float = 3.0
     #: Extra queue names whose depth is reported besides those workers consume.
     queues: tuple[str, ...] = field(default_factory=tuple)
+
+    # -- security (see docs/security.md) --------------------------------------
+    #: File of ``<sha256-hex> <role> [name]`` lines.
+    tokens_file: str | None = None
+    #: ``sha256hex:role[:name],...`` (env CELERY_STATUS_TOKENS).
+    tokens: str | None = None
+    #: File of ``<common name> <role>`` lines for gRPC client certificates.
+    client_cert_roles: str | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    #: CA that signs client certificates; setting it makes gRPC require them.
+    tls_client_ca: str | None = None
+    #: Serve a non-loopback address without any credentials.
+    allow_unauthenticated: bool = False
+    #: Key anonymous HTTP callers by X-Forwarded-For (only behind a trusted proxy).
+    trust_forwarded_for: bool = False
+    #: Requests per second and burst, per principal (0: no limit).
+    rate_limit: float = 20.0
+    rate_burst: float = 40.0
+    #: Forced-fresh requests (max_age) per second and burst, per principal.
+    fresh_rate_limit: float = 1.0
+    fresh_burst: float = 2.0
+    max_streams_per_principal: int = 8
+    max_streams: int = 256
+    #: fnmatch patterns of argument values viewers may see (e.g. ``eval-*``).
+    allow_arg_patterns: tuple[str, ...] = field(default_factory=tuple)
+    #: Viewers see Celery's argsrepr/kwargsrepr text.
+    allow_argsrepr: bool = False
+    #: /metrics without credentials even when tokens are configured.
+    metrics_public: bool = False
+    #: Exact origins allowed to call the JSON API from a browser.
+    cors_origins: tuple[str, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
         if self.refresh_interval <= 0:
@@ -90,6 +134,19 @@ class Settings:
             parse_address("http_address", self.http_address)
         if self.enabled and not self.broker_url:
             raise SettingsError("broker_url is required unless Celery status is disabled")
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise SettingsError("tls_cert and tls_key must be given together")
+        if self.client_cert_roles and not self.tls_client_ca:
+            raise SettingsError("client_cert_roles needs tls_client_ca (no client certificate is asked for without it)")
+        if self.tls_client_ca and not self.tls_cert:
+            raise SettingsError("tls_client_ca needs tls_cert and tls_key (client certificates need TLS)")
+        for name in ("rate_limit", "rate_burst", "fresh_rate_limit", "fresh_burst"):
+            if getattr(self, name) < 0:
+                raise SettingsError(f"{name} must be >= 0")
+        if self.max_streams < 1 or self.max_streams_per_principal < 1:
+            raise SettingsError("stream limits must be >= 1")
+        for origin in self.cors_origins:
+            check_origin(origin)
 
     @classmethod
     def from_env(
@@ -109,6 +166,24 @@ class Settings:
             "enabled": "ENABLED",
             "show_args": "SHOW_ARGS",
             "queues": "QUEUES",
+            "tokens_file": "TOKENS_FILE",
+            "tokens": "TOKENS",
+            "client_cert_roles": "CLIENT_CERT_ROLES",
+            "tls_cert": "TLS_CERT",
+            "tls_key": "TLS_KEY",
+            "tls_client_ca": "TLS_CLIENT_CA",
+            "allow_unauthenticated": "ALLOW_UNAUTHENTICATED",
+            "trust_forwarded_for": "TRUST_FORWARDED_FOR",
+            "rate_limit": "RATE_LIMIT",
+            "rate_burst": "RATE_BURST",
+            "fresh_rate_limit": "FRESH_RATE_LIMIT",
+            "fresh_burst": "FRESH_BURST",
+            "max_streams_per_principal": "MAX_STREAMS_PER_PRINCIPAL",
+            "max_streams": "MAX_STREAMS",
+            "allow_arg_patterns": "ALLOW_ARG_PATTERNS",
+            "allow_argsrepr": "ALLOW_ARGSREPR",
+            "metrics_public": "METRICS_PUBLIC",
+            "cors_origins": "CORS_ORIGINS",
         }
         kinds = {f.name: f.type for f in fields(cls)}
         for attr, suffix in env_names.items():
@@ -117,8 +192,9 @@ class Settings:
                 continue
             values[attr] = _convert(ENV_PREFIX + suffix, kinds[attr], raw)
         values.update({k: v for k, v in overrides.items() if v is not None})
-        if "queues" in values and isinstance(values["queues"], list):
-            values["queues"] = tuple(values["queues"])
+        for name in ("queues", "allow_arg_patterns", "cors_origins"):
+            if name in values and isinstance(values[name], list):
+                values[name] = tuple(values[name])
         return cls(**values)
 
     def with_(self, **changes: Any) -> Settings:
@@ -129,6 +205,11 @@ def _convert(name: str, kind: Any, raw: str) -> Any:
     kind = str(kind)
     if kind == "bool":
         return parse_bool(name, raw)
+    if kind == "int":
+        try:
+            return int(raw)
+        except ValueError:
+            raise SettingsError(f"{name}: expected a whole number, got {raw!r}") from None
     if kind == "float":
         try:
             return float(raw)

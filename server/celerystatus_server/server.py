@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import signal
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -15,7 +17,10 @@ from celerystatus.v1 import celery_status_pb2 as pb
 from celerystatus.v1 import celery_status_pb2_grpc as pb_grpc
 
 from .collector import Collector
-from .config import Settings, parse_address
+from .config import Settings, SettingsError, parse_address
+from .security import logs
+from .security.grpc_auth import SecurityInterceptor
+from .security.policy import SecurityPolicy, policy_from_settings
 from .service import CeleryStatusServicer
 from .snapshot import SnapshotStore
 
@@ -32,40 +37,90 @@ GRPC_OPTIONS = [
 ]
 
 
+#: Name of the in-process bridge's own credential (never in a tokens file).
+BRIDGE_PRINCIPAL = "internal:bridge"
+
+
 def _format_address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _read(path: str, what: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise SettingsError(f"cannot read the {what} {path!r}: {exc.strerror}") from None
+
+
+def server_credentials(settings: Settings) -> grpc.ServerCredentials | None:
+    """TLS from the certificate files; client certificates required when a client CA is set."""
+    if not settings.tls_cert or not settings.tls_key:
+        return None
+    key = _read(settings.tls_key, "TLS key")
+    cert = _read(settings.tls_cert, "TLS certificate")
+    client_ca = _read(settings.tls_client_ca, "client CA") if settings.tls_client_ca else None
+    return grpc.ssl_server_credentials(
+        [(key, cert)], root_certificates=client_ca, require_client_auth=client_ca is not None
+    )
 
 
 class StatusServer:
     """Owns the collector and the servers; ``await start()`` then ``await stop()``."""
 
-    def __init__(self, settings: Settings, *, app: Any = None) -> None:
+    def __init__(self, settings: Settings, *, app: Any = None, policy: SecurityPolicy | None = None) -> None:
         self.settings = settings
+        #: Raises TokenError for unreadable or malformed credential files.
+        self.policy = policy or policy_from_settings(settings)
         self.store = SnapshotStore()
         self.collector = Collector(settings, self.store, app=app)
         self.health = health.aio.HealthServicer()
         self._server: grpc.aio.Server | None = None
+        self.servicer: CeleryStatusServicer | None = None
         self.bridge: Any = None
         self.grpc_port: int = 0
         self.grpc_target: str = ""
         self.http_port: int | None = None
 
     async def start(self) -> None:
-        host, port = parse_address("grpc_address", self.settings.grpc_address)
-        server = grpc.aio.server(options=GRPC_OPTIONS)
-        pb_grpc.add_CeleryStatusServiceServicer_to_server(
-            CeleryStatusServicer(self.store, self.collector), server
+        logs.install()
+        settings = self.settings
+        host, port = parse_address("grpc_address", settings.grpc_address)
+        # The in-process bridge authenticates like anyone else, with a token that
+        # exists only in this process; it limits its own callers, so it is exempt.
+        bridge_token = secrets.token_urlsafe(32) if settings.http_address else None
+        policy = self.policy.with_internal_token(bridge_token, BRIDGE_PRINCIPAL) if bridge_token else self.policy
+        credentials = server_credentials(settings)
+        server = grpc.aio.server(options=GRPC_OPTIONS, interceptors=[SecurityInterceptor(policy)])
+        self.servicer = CeleryStatusServicer(
+            self.store,
+            self.collector,
+            redactor=policy.redactor,
+            anonymous_sees_args=policy.anonymous_sees_args,
         )
+        pb_grpc.add_CeleryStatusServiceServicer_to_server(self.servicer, server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
             (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
             server,
         )
-        self.grpc_port = server.add_insecure_port(_format_address(host, port))
+        address = _format_address(host, port)
+        if credentials is not None:
+            self.grpc_port = server.add_secure_port(address, credentials)
+        else:
+            self.grpc_port = server.add_insecure_port(address)
         if self.grpc_port == 0:
-            raise OSError(f"cannot bind gRPC address {self.settings.grpc_address}")
+            raise OSError(f"cannot bind gRPC address {settings.grpc_address}")
         connect_host = "127.0.0.1" if host in {"0.0.0.0", "", "::"} else host
         self.grpc_target = _format_address(connect_host, self.grpc_port)
+        bridge_target = self.grpc_target
+        if credentials is not None and bridge_token:
+            # The public port wants TLS (and maybe a client certificate) that the
+            # in-process bridge does not have; it gets a loopback port of its own,
+            # where the interceptor still demands its token.
+            internal_port = server.add_insecure_port("127.0.0.1:0")
+            if internal_port == 0:
+                raise OSError("cannot bind the loopback port of the in-process bridge")
+            bridge_target = f"127.0.0.1:{internal_port}"
         await server.start()
         self._server = server
         self.collector.start()
@@ -73,10 +128,23 @@ class StatusServer:
         # restart the status service.
         for name in ("", SERVICE_NAME):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
-        if self.settings.http_address:
-            from .bridge import BridgeServer
+        if settings.http_address:
+            from .bridge import BridgeSecurity, BridgeServer
 
-            self.bridge = BridgeServer(self.grpc_target, self.settings.http_address)
+            security = BridgeSecurity(
+                policy=self.policy,
+                trust_forwarded_for=settings.trust_forwarded_for,
+                metrics_public=settings.metrics_public,
+                cors_origins=settings.cors_origins,
+                backend_token=bridge_token,
+            )
+            self.bridge = BridgeServer(
+                bridge_target,
+                settings.http_address,
+                security=security,
+                tls_cert=settings.tls_cert,
+                tls_key=settings.tls_key,
+            )
             await self.bridge.start()
             self.http_port = self.bridge.port
         log.info("celery-status gRPC on %s", self.grpc_target)

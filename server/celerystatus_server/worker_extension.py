@@ -27,7 +27,12 @@ def _info(request: Any) -> dict[str, Any]:
         json.dumps([info.get("args"), info.get("kwargs")])
     except (TypeError, ValueError):
         # pickle/yaml-serialized tasks may carry anything; reprs always serialize.
-        return request.info(safe=True)  # type: ignore[no-any-return]
+        info = request.info(safe=True)
+    # The producer's own rendering (it may mask secrets), shown to viewers if the operator allows.
+    for key in ("argsrepr", "kwargsrepr"):
+        text = getattr(request, f"_{key}", None)
+        if isinstance(text, str):
+            info[key] = text
     return info
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from .app import create_app
 from .backend import Timeouts
+from .security import BridgeSecurity
 from .server import BridgeServer, run_bridge
 
-__all__ = ["BridgeServer", "Timeouts", "create_app", "run_bridge"]
+__all__ = ["BridgeSecurity", "BridgeServer", "Timeouts", "create_app", "run_bridge"]

@@ -16,6 +16,7 @@ import grpc
 from fastapi import Depends, FastAPI, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.websockets import WebSocketState
@@ -24,6 +25,7 @@ from celerystatus._values import timestamp_to_epoch
 from celerystatus.models import CeleryStatus, Task
 from celerystatus.v1 import celery_status_pb2 as pb
 
+from ..security.principal import Principal
 from . import query
 from .backend import (
     UNAVAILABLE_ERROR,
@@ -37,13 +39,19 @@ from .errors import BadRequest
 from .hub import StatusHub
 from .metrics import BridgeMetrics
 from .schema import CeleryStatusModel, ErrorModel, ProbeModel, TaskSearchModel
+from .security import BridgeSecurity, Refused, RequestLimits, admit, rate_limited
 
 STATUS_PATH = "/api/celery-status"
 _NO_STORE = {"Cache-Control": "no-store"}
 
 _ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorModel, "description": "Unknown or invalid parameter."},
+    401: {"model": ErrorModel, "description": "Credentials required (when tokens are configured), or invalid."},
+    403: {"model": ErrorModel, "description": "The credential has no role here."},
+    414: {"model": ErrorModel, "description": "Query string too long."},
+    431: {"model": ErrorModel, "description": "Request headers too long."},
     422: {"model": ErrorModel, "description": "A parameter has the wrong type or value."},
+    429: {"model": ErrorModel, "description": "Request budget spent; see Retry-After."},
 }
 _STATUS_RESPONSES: dict[int | str, dict[str, Any]] = {
     **_ERROR_RESPONSES,
@@ -58,15 +66,30 @@ _STATUS_RESPONSES: dict[int | str, dict[str, Any]] = {
 class _State:
     """What the lifespan creates; reached from handlers through ``app.state.bridge``."""
 
-    def __init__(self, backend: Backend, hub: StatusHub, metrics: BridgeMetrics) -> None:
+    def __init__(
+        self, backend: Backend, hubs: dict[bool, StatusHub], metrics: BridgeMetrics, security: BridgeSecurity
+    ) -> None:
         self.backend = backend
-        self.hub = hub
+        #: Keyed by "redacted": the viewer's variant and the admin's full one.
+        self.hubs = hubs
         self.metrics = metrics
+        self.security = security
         self.sockets: set[asyncio.Task[Any]] = set()
 
+    @property
+    def hub(self) -> StatusHub:
+        """The hub anonymous callers are served from."""
+        return self.hub_for(self.security.policy.anonymous(""))
+
+    def hub_for(self, principal: Principal) -> StatusHub:
+        hub = self.hubs[not principal.sees_arguments]
+        hub.start()  # the full variant's stream opens on first use
+        return hub
+
     async def close_sockets(self, timeout: float = 2.0) -> None:
-        """Stop the stream and let every WebSocket handler send its close frame."""
-        await self.hub.stop()
+        """Stop the streams and let every WebSocket handler send its close frame."""
+        for hub in self.hubs.values():
+            await hub.stop()
         if self.sockets:
             await asyncio.wait(set(self.sockets), timeout=timeout)
 
@@ -77,25 +100,44 @@ def create_app(
     timeouts: Timeouts | None = None,
     channel: grpc.aio.Channel | None = None,
     backoff_max: float = 2.0,
+    security: BridgeSecurity | None = None,
+    backend_credentials: grpc.ChannelCredentials | None = None,
+    backend_channel_options: tuple[tuple[str, Any], ...] = (),
 ) -> FastAPI:
     """A bridge in front of the CeleryStatusService at ``target`` (``host:port``).
 
-    The gRPC channel, the shared status stream and the metrics registry live
+    The gRPC channel, the shared status streams and the metrics registry live
     for the lifespan of the app, so the app must be served by an ASGI server
     that runs lifespan events (uvicorn does).
     """
+    security = security or BridgeSecurity()
+    policy = security.policy
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        backend = Backend(target, timeouts=timeouts, channel=channel)
-        hub = StatusHub(backend.status, backoff_max=backoff_max)
-        state = _State(backend, hub, BridgeMetrics(hub))
+        backend = Backend(
+            target,
+            timeouts=timeouts,
+            channel=channel,
+            token=security.backend_token,
+            credentials=backend_credentials,
+            channel_options=backend_channel_options,
+        )
+        hubs = {
+            redacted: StatusHub(
+                backend.status, backoff_max=backoff_max, redact_args=redacted, metadata=backend.metadata
+            )
+            for redacted in (True, False)
+        }
+        # Metrics need no arguments: they follow the redacted stream, always open.
+        state = _State(backend, hubs, BridgeMetrics(hubs[True]), security)
         app.state.bridge = state
-        hub.start()
+        hubs[True].start()
         try:
             yield
         finally:
-            await hub.stop()
+            for hub in hubs.values():
+                await hub.stop()
             await backend.close()
 
     app = FastAPI(
@@ -116,9 +158,35 @@ def create_app(
     async def _bad_request(request: Request, exc: BadRequest) -> JSONResponse:
         return JSONResponse(exc.body(), status_code=exc.status_code)
 
+    @app.exception_handler(Refused)
+    async def _refused(request: Request, exc: Refused) -> JSONResponse:
+        return exc.response()
+
+    # Browsers may read the API only from the exact origins the operator lists;
+    # no wildcard, no credentials mode, read-only methods.
+    if security.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(security.cors_origins),
+            allow_methods=["GET"],
+            allow_headers=["Authorization"],
+            allow_credentials=False,
+        )
+    app.add_middleware(RequestLimits)
+
     def bridge(request: Request) -> _State:
         state: _State = request.app.state.bridge
         return state
+
+    def caller(request: Request) -> Principal:
+        """Authenticated and charged before any parameter is looked at."""
+        return admit(request, security)
+
+    def fresh_budget(principal: Principal) -> None:
+        if policy.rate_limited(principal):
+            decision = policy.limiter.check(principal.rate_key, fresh=True, request=False)
+            if not decision.allowed:
+                raise rate_limited(decision)
 
     def status_params(
         request: Request,
@@ -144,15 +212,20 @@ def create_app(
         summary="Cluster status, optionally with queue_details filtered to matching tasks.",
     )
     async def celery_status(
+        principal: Annotated[Principal, Depends(caller)],
         params: Annotated[query.StatusParams, Depends(status_params)],
         state: Annotated[_State, Depends(bridge)],
     ) -> Response:
+        if params.max_age:
+            fresh_budget(principal)
         if params.is_plain:
-            cached = _from_stream(state.hub)
+            cached = _from_stream(state.hub_for(principal))
             if cached is not None:
                 return JSONResponse(cached, headers=_NO_STORE)
+        request_pb = params.to_proto()
+        request_pb.redact_args = not principal.sees_arguments
         try:
-            status = await state.backend.get_status(params.to_proto())
+            status = await state.backend.get_status(request_pb)
         except grpc.aio.AioRpcError as error:
             return _status_error(error)
         return JSONResponse(CeleryStatus.from_proto(status).to_dict(), headers=_NO_STORE)
@@ -168,13 +241,16 @@ def create_app(
         summary="Tasks matching a filter, from the latest snapshot.",
     )
     async def search_tasks(
+        principal: Annotated[Principal, Depends(caller)],
         request: Request,
         filter: Annotated[query.TaskFilterParams, Depends(query.task_filter)],
         state: Annotated[_State, Depends(bridge)],
         limit: Annotated[int, Query(ge=0, le=query.SEARCH_LIMIT_MAX, description="0: server default.")] = 0,
     ) -> Response:
         query.reject_unknown(request, query.SEARCH_PARAMS)
-        request_pb = pb.SearchTasksRequest(filter=filter.to_proto(), limit=limit)
+        request_pb = pb.SearchTasksRequest(
+            filter=filter.to_proto(), limit=limit, redact_args=not principal.sees_arguments
+        )
         try:
             reply = await state.backend.search_tasks(request_pb)
         except grpc.aio.AioRpcError as error:
@@ -193,13 +269,28 @@ def create_app(
     @app.websocket("/ws/celery-status")
     async def celery_status_ws(websocket: WebSocket) -> None:
         state: _State = websocket.app.state.bridge
+        # Refused before the handshake completes, so the client gets a plain
+        # HTTP answer (401/429 JSON) rather than an opened-then-closed socket.
+        try:
+            principal = admit(websocket, security)
+        except Refused as refused:
+            await websocket.send_denial_response(refused.response())
+            return
+        limited = policy.rate_limited(principal)
+        if limited:
+            decision = policy.streams.acquire(principal.rate_key)
+            if not decision.allowed:
+                await websocket.send_denial_response(rate_limited(decision).response())
+                return
         handler = asyncio.current_task()
         assert handler is not None
         state.sockets.add(handler)
         try:
-            await _serve_socket(websocket, state.hub)
+            await _serve_socket(websocket, state.hub_for(principal))
         finally:
             state.sockets.discard(handler)
+            if limited:
+                policy.streams.release(principal.rate_key)
 
     @app.get("/livez", response_model=ProbeModel, summary="The process and its event loop work.")
     async def livez() -> dict[str, str]:
@@ -219,8 +310,21 @@ def create_app(
         body["detail"] = how
         return JSONResponse(body, status_code=200 if ready else 503, headers=_NO_STORE)
 
-    @app.get("/metrics", response_class=Response, summary="Prometheus text exposition.")
-    async def metrics(state: Annotated[_State, Depends(bridge)]) -> Response:
+    def metrics_caller(request: Request) -> None:
+        # Counts and worker names are capacity information: private by default
+        # once credentials exist, public only when the operator says so.
+        if not security.metrics_public:
+            admit(request, security)
+
+    @app.get(
+        "/metrics",
+        response_class=Response,
+        summary="Prometheus text exposition.",
+        responses={401: {"model": ErrorModel}, 429: {"model": ErrorModel}},
+    )
+    async def metrics(
+        _: Annotated[None, Depends(metrics_caller)], state: Annotated[_State, Depends(bridge)]
+    ) -> Response:
         return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return app

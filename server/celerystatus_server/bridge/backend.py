@@ -82,11 +82,23 @@ class Backend:
         *,
         timeouts: Timeouts | None = None,
         channel: grpc.aio.Channel | None = None,
+        token: str | None = None,
+        credentials: grpc.ChannelCredentials | None = None,
+        channel_options: tuple[tuple[str, Any], ...] = (),
     ) -> None:
         self.target = target
         self.timeouts = timeouts or Timeouts()
         self._owns_channel = channel is None
-        self.channel = channel or grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
+        options = CHANNEL_OPTIONS + channel_options
+        if channel is None:
+            channel = (
+                grpc.aio.secure_channel(target, credentials, options=options)
+                if credentials is not None
+                else grpc.aio.insecure_channel(target, options=options)
+            )
+        self.channel = channel
+        #: Sent with every call: the bridge's own identity towards the service.
+        self.metadata: tuple[tuple[str, str], ...] = (("authorization", f"Bearer {token}"),) if token else ()
         self.status = pb_grpc.CeleryStatusServiceStub(self.channel)
         self._health = health_pb2_grpc.HealthStub(self.channel)
 
@@ -97,11 +109,15 @@ class Backend:
     async def get_status(self, request: pb.GetStatusRequest) -> pb.CeleryStatus:
         has_max_age = request.HasField("max_age") and (request.max_age.seconds or request.max_age.nanos)
         timeout = self.timeouts.refresh if has_max_age else self.timeouts.request
-        response: pb.GetStatusResponse = await self.status.GetStatus(request, timeout=timeout)
+        response: pb.GetStatusResponse = await self.status.GetStatus(
+            request, timeout=timeout, metadata=self.metadata or None
+        )
         return response.status
 
     async def search_tasks(self, request: pb.SearchTasksRequest) -> pb.SearchTasksResponse:
-        reply: pb.SearchTasksResponse = await self.status.SearchTasks(request, timeout=self.timeouts.request)
+        reply: pb.SearchTasksResponse = await self.status.SearchTasks(
+            request, timeout=self.timeouts.request, metadata=self.metadata or None
+        )
         return reply
 
     async def check_ready(self) -> tuple[bool, str]:
@@ -117,7 +133,11 @@ class Backend:
             return serving, f"grpc.health.v1: {name}"
         # A server without the health service still proves itself by answering.
         try:
-            await self.status.GetStatus(pb.GetStatusRequest(view=pb.STATUS_VIEW_SUMMARY), timeout=self.timeouts.ready)
+            await self.status.GetStatus(
+                pb.GetStatusRequest(view=pb.STATUS_VIEW_SUMMARY, redact_args=True),
+                timeout=self.timeouts.ready,
+                metadata=self.metadata or None,
+            )
         except grpc.aio.AioRpcError as error:
             return False, describe(error)
         return True, "GetStatus answered"

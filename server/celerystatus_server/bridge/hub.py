@@ -1,7 +1,9 @@
-"""One WatchStatus stream per bridge process, fanned out to every consumer.
+"""One WatchStatus stream per variant per bridge process, fanned out to every consumer.
 
-WebSockets, metrics and anything else that wants live snapshots read from the
+WebSockets, metrics and anything else that wants live snapshots read from a
 hub, so the number of gRPC streams does not grow with the number of sockets.
+There is one hub for the redacted variant (viewers, metrics) and one, started
+only when an admin first asks, for the full variant.
 Each subscriber owns a single slot holding only the newest snapshot it has not
 read: a slow consumer skips snapshots instead of queueing them, so memory per
 subscriber is constant.
@@ -109,8 +111,12 @@ class StatusHub:
         *,
         backoff_initial: float = 0.1,
         backoff_max: float = 2.0,
+        redact_args: bool = False,
+        metadata: tuple[tuple[str, str], ...] = (),
     ) -> None:
         self._stub = stub
+        self.redact_args = redact_args
+        self._metadata = metadata
         self._backoff_initial = backoff_initial
         self._backoff_max = backoff_max
         self._subscribers: set[Subscription] = set()
@@ -136,8 +142,12 @@ class StatusHub:
         """Call ``listener`` synchronously with every snapshot the hub publishes."""
         self._listeners.append(listener)
 
+    @property
+    def started(self) -> bool:
+        return self._task is not None
+
     def start(self) -> None:
-        if self._task is None:
+        if self._task is None and not self._stopping:
             self._task = asyncio.create_task(self._run(), name="celery-status-hub")
 
     async def stop(self) -> None:
@@ -193,7 +203,8 @@ class StatusHub:
     async def _run(self) -> None:
         delay = self._backoff_initial
         while not self._stopping:
-            call = self._stub.WatchStatus(pb.WatchStatusRequest(view=pb.STATUS_VIEW_FULL))
+            request = pb.WatchStatusRequest(view=pb.STATUS_VIEW_FULL, redact_args=self.redact_args)
+            call = self._stub.WatchStatus(request, metadata=self._metadata or None)
             self.streams_opened += 1
             try:
                 async for message in call:

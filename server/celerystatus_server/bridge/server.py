@@ -12,12 +12,16 @@ import contextlib
 import signal
 import sys
 from collections.abc import Iterator
+from typing import Any
 
+import grpc
 import uvicorn
 
 from ..config import DEFAULT_HTTP_ADDRESS, SettingsError, parse_address
+from ..security import logs
 from .app import create_app
 from .backend import Timeouts
+from .security import MAX_WS_MESSAGE, BridgeSecurity
 
 
 class _EmbeddedServer(uvicorn.Server):
@@ -37,10 +41,22 @@ class BridgeServer:
         timeouts: Timeouts | None = None,
         log_level: str = "warning",
         access_log: bool = False,
+        security: BridgeSecurity | None = None,
+        tls_cert: str | None = None,
+        tls_key: str | None = None,
+        backend_credentials: grpc.ChannelCredentials | None = None,
+        backend_channel_options: tuple[tuple[str, Any], ...] = (),
     ) -> None:
         self.target = target
         self.host, self.port = parse_address("http address", http_address)
-        self._app = create_app(target, timeouts=timeouts)
+        self.tls = bool(tls_cert)
+        self._app = create_app(
+            target,
+            timeouts=timeouts,
+            security=security,
+            backend_credentials=backend_credentials,
+            backend_channel_options=backend_channel_options,
+        )
         config = uvicorn.Config(
             self._app,
             host=self.host,
@@ -48,6 +64,13 @@ class BridgeServer:
             lifespan="on",
             log_level=log_level,
             access_log=access_log,
+            ssl_certfile=tls_cert,
+            ssl_keyfile=tls_key,
+            # The app never reads client messages beyond noticing a close.
+            ws_max_size=MAX_WS_MESSAGE,
+            # Secrets in X-Forwarded-* are not ours to trust unless configured.
+            proxy_headers=False,
+            server_header=False,
             # WebSocket clients are told to go away by the app itself; this
             # only bounds how long a stuck connection may delay a stop.
             timeout_graceful_shutdown=3,
@@ -59,7 +82,7 @@ class BridgeServer:
     @property
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{host}:{self.port}"
 
     async def start(self) -> None:
         """Bind and start serving; raises OSError when the address cannot be bound."""
@@ -95,8 +118,8 @@ class BridgeServer:
         await self._server.shutdown()
 
 
-async def serve_bridge(target: str, http_address: str, stop: asyncio.Event) -> None:
-    server = BridgeServer(target, http_address)
+async def serve_bridge(target: str, http_address: str, stop: asyncio.Event, **options: Any) -> None:
+    server = BridgeServer(target, http_address, **options)
     await server.start()
     print(f"celery-status bridge on {server.url} -> {target}", flush=True)
     try:
@@ -105,15 +128,19 @@ async def serve_bridge(target: str, http_address: str, stop: asyncio.Event) -> N
         await server.stop()
 
 
-def run_bridge(target: str, http_address: str = DEFAULT_HTTP_ADDRESS) -> int:
-    """Serve the bridge in front of ``target`` until SIGINT or SIGTERM; an exit code."""
+def run_bridge(target: str, http_address: str = DEFAULT_HTTP_ADDRESS, **options: Any) -> int:
+    """Serve the bridge in front of ``target`` until SIGINT or SIGTERM; an exit code.
+
+    ``options`` are :class:`BridgeServer`'s keyword arguments (security, TLS).
+    """
+    logs.install()
 
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await serve_bridge(target, http_address, stop)
+        await serve_bridge(target, http_address, stop, **options)
 
     try:
         asyncio.run(main())

@@ -1,0 +1,136 @@
+"""Each role against each HTTP endpoint and the WebSocket; redaction in JSON and WebSocket."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import httpx
+import pytest
+import websockets
+
+from celerystatus_server.server import StatusServer
+
+from .conftest import ADMIN_TOKEN, SECRET_ARG, SECRET_KWARG, VIEWER_TOKEN, StartServer, auth
+
+ROLES = {
+    "anonymous": None,
+    "viewer": VIEWER_TOKEN,
+    "admin": ADMIN_TOKEN,
+    "bad token": "not-a-configured-token",
+}
+PROTECTED = ["/api/celery-status", "/api/celery-status/tasks", "/metrics"]
+OPEN = ["/livez", "/readyz"]
+
+
+def _tasks(path: str, body: dict) -> list[dict]:  # type: ignore[type-arg]
+    if path.endswith("/tasks"):
+        return [t for t in body["tasks"] if t["state"] == "active"]
+    return [t for tasks in body["queue_details"]["active"].values() for t in tasks]
+
+
+def assert_variant(tasks: list[dict], role: str) -> None:  # type: ignore[type-arg]
+    assert len(tasks) == 2
+    for task in tasks:
+        if role == "admin":
+            assert SECRET_ARG in task["args"] and task["kwargs"]["api_key"] == SECRET_KWARG
+            assert task["args_redacted"] is False
+        else:
+            assert len(task["args"]) == 1 and task["args"][0].startswith("eval-")
+            assert list(task["kwargs"]) == ["eval_id"]
+            assert task["args_redacted"] is True and "argsrepr" not in task
+
+
+@pytest.mark.parametrize("path", PROTECTED + OPEN)
+@pytest.mark.parametrize("role", sorted(ROLES))
+async def test_role_against_endpoint(http: httpx.AsyncClient, role: str, path: str) -> None:
+    response = await http.get(path, headers=auth(ROLES[role]))
+    if path in OPEN:
+        assert response.status_code == 200
+        return
+    if role in ("anonymous", "bad token"):
+        assert response.status_code == 401
+        assert response.headers["www-authenticate"].startswith("Bearer")
+        assert response.json()["error"]
+        return
+    assert response.status_code == 200, response.text
+    if path == "/metrics":
+        assert "celery_workers 2.0" in response.text and SECRET_ARG not in response.text
+        return
+    assert SECRET_ARG in response.text if role == "admin" else SECRET_ARG not in response.text
+    assert_variant(_tasks(path, response.json()), role)
+
+
+@pytest.mark.parametrize("query", [{}, {"max_age": "5"}, {"eval_id": "eval-1"}, {"view": "summary"}])
+async def test_every_status_variant_is_redacted_for_viewers(http: httpx.AsyncClient, query: dict) -> None:  # type: ignore[type-arg]
+    response = await http.get("/api/celery-status", params=query, headers=auth(VIEWER_TOKEN))
+    assert response.status_code == 200
+    assert SECRET_ARG not in response.text and SECRET_KWARG not in response.text
+
+
+async def test_viewer_finds_an_evaluation_by_its_allowed_id(http: httpx.AsyncClient) -> None:
+    response = await http.get("/api/celery-status/tasks", params={"eval_id": "eval-1"}, headers=auth(VIEWER_TOKEN))
+    assert [t["id"] for t in response.json()["tasks"]] == ["task-1"]
+    hidden = await http.get("/api/celery-status/tasks", params={"arg": SECRET_ARG}, headers=auth(VIEWER_TOKEN))
+    assert hidden.json()["tasks"] == []
+
+
+def ws_url(server: StatusServer) -> str:
+    return f"ws://127.0.0.1:{server.http_port}/ws/celery-status"
+
+
+@pytest.mark.parametrize("role", sorted(ROLES))
+async def test_role_against_websocket(server: StatusServer, role: str) -> None:
+    token = ROLES[role]
+    headers = auth(token)
+    if role in ("anonymous", "bad token"):
+        with pytest.raises(websockets.InvalidStatus) as caught:
+            await websockets.connect(ws_url(server), additional_headers=headers, open_timeout=5)
+        assert caught.value.response.status_code == 401
+        return
+    async with websockets.connect(ws_url(server), additional_headers=headers, open_timeout=5) as ws:
+        text = await asyncio.wait_for(ws.recv(), 5)
+    assert (SECRET_ARG in text) is (role == "admin")
+    body = json.loads(text)
+    assert_variant([t for ts in body["queue_details"]["active"].values() for t in ts], role)
+
+
+async def test_full_stream_opens_only_when_an_admin_asks(server: StatusServer) -> None:
+    hubs = server.bridge._app.state.bridge.hubs
+    assert not hubs[False].started
+    async with websockets.connect(ws_url(server), additional_headers=auth(VIEWER_TOKEN), open_timeout=5) as ws:
+        await asyncio.wait_for(ws.recv(), 5)
+    assert not hubs[False].started
+    async with websockets.connect(ws_url(server), additional_headers=auth(ADMIN_TOKEN), open_timeout=5) as ws:
+        await asyncio.wait_for(ws.recv(), 5)
+    assert hubs[False].started
+
+
+async def test_metrics_can_be_made_public(start_server: StartServer) -> None:
+    server = await start_server(metrics_public=True)
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.http_port}", timeout=10) as client:
+        assert (await client.get("/metrics")).status_code == 200
+        assert (await client.get("/api/celery-status")).status_code == 401
+
+
+async def test_no_cors_unless_configured(http: httpx.AsyncClient, start_server: StartServer) -> None:
+    headers = {"Origin": "https://evil.example", **auth(VIEWER_TOKEN)}
+    response = await http.get("/api/celery-status", headers=headers)
+    assert "access-control-allow-origin" not in response.headers
+    server = await start_server(cors_origins=("https://ops.example",))
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.http_port}", timeout=10) as client:
+        good = await client.get("/api/celery-status", headers={**headers, "Origin": "https://ops.example"})
+        evil = await client.get("/api/celery-status", headers=headers)
+        preflight = await client.options(
+            "/api/celery-status",
+            headers={"Origin": "https://ops.example", "Access-Control-Request-Method": "DELETE"},
+        )
+    assert good.headers["access-control-allow-origin"] == "https://ops.example"
+    assert "access-control-allow-origin" not in evil.headers
+    assert preflight.status_code == 400  # only GET is allowed
+
+
+async def test_service_is_read_only(http: httpx.AsyncClient) -> None:
+    for method in ("POST", "PUT", "DELETE", "PATCH"):
+        response = await http.request(method, "/api/celery-status", headers=auth(ADMIN_TOKEN))
+        assert response.status_code == 405
