@@ -230,6 +230,23 @@ def _add_demo(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -
     p.set_defaults(func=demo.main)
 
 
+def _add_router(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = subparsers.add_parser(
+        "router",
+        help="legacy-queue consumers and drain-back for the QueueRouter (celery-status router --help)",
+        add_help=False,
+    )
+    p.add_argument("router_args", nargs=argparse.REMAINDER)
+    p.set_defaults(func=_router)
+
+
+def _router(args: argparse.Namespace) -> int:
+    # Imported late: the router's PostgreSQL driver is only in the `router` extra.
+    from celerystatus_router.cli import main as router_main
+
+    return int(router_main(args.router_args))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="celery-status", description="Health and live status of a Celery cluster."
@@ -241,6 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_serve(subparsers)
     _add_bridge(subparsers)
     _add_hash_token(subparsers)
+    _add_router(subparsers)
     try:
         _add_demo(subparsers)
     except (ImportError, AttributeError):  # demo extras missing from a trimmed install
@@ -255,6 +273,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["router"]:
+        # argparse cannot hand a leading "--help" to a nested CLI; pass the rest through as is.
+        return _router(argparse.Namespace(router_args=argv[1:]))
     parser = build_parser()
     args = parser.parse_args(argv)
     from .security import logs

@@ -26,6 +26,16 @@ app.conf.update(
     broker_connection_retry_on_startup=True,
     worker_hijack_root_logger=False,
 )
+# Router chaos tests: a SIGKILLed worker's unacknowledged messages come back after this many seconds.
+_VISIBILITY = os.environ.get("CELERY_STATUS_TEST_VISIBILITY_TIMEOUT")
+if _VISIBILITY:
+    app.conf.broker_transport_options = {
+        "visibility_timeout": float(_VISIBILITY),
+        "unacked_restore_interval": 1.0,
+        "unacked_restore_throttle": 1,
+        # A worker killed during a restore sweep must not block the others' sweeps for long.
+        "unacked_mutex_expire": 10,
+    }
 
 
 @app.task(name="tasks.evaluate_code")
@@ -49,3 +59,11 @@ def monitor_dead_letter_queue() -> int:
 @app.task(name="tests.hold")
 def hold(token: str, timeout: float = 60.0) -> bool:
     return block_until_released(HOLD_REDIS_URL, token, timeout)
+
+
+@app.task(name="tests.record_job", bind=True, acks_late=True, reject_on_worker_lost=True)
+def record_job(self: Any, *args: Any, **kwargs: Any) -> bool:
+    """Router tests: records one execution per job id through the dedupe store."""
+    from tests.support.router_jobs import record
+
+    return record(self.request.id, via="celery")
