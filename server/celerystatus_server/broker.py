@@ -72,7 +72,7 @@ def open_connection(url: str, timeout: float, transport_options: dict[str, Any] 
         transport_options=bounded_transport_options(url, timeout, transport_options),
     )
     try:
-        conn.ensure_connection(max_retries=1, timeout=timeout)
+        conn.ensure_connection(max_retries=0, interval_start=0, interval_step=0, timeout=timeout)
         # Redis connects lazily per channel: force a round trip so a frozen or refused
         # server is noticed here, not in the middle of a round.
         channel = conn.default_channel

@@ -166,16 +166,57 @@ class Collector:
 
     def _sleep_after(self, started: float) -> None:
         next_round = started + self.settings.refresh_interval
+        probe_every = self.settings.broker_probe_interval
         while not self._stopping.is_set():
             remaining = next_round - time.monotonic()
             if remaining <= 0:
                 return
-            if self._wake.wait(remaining):
-                self._wake.clear()
-                floor = started + self.settings.min_refresh_interval - time.monotonic()
-                if floor > 0:
-                    self._stopping.wait(floor)
-                return
+            probing = probe_every > 0 and broker.transport_name(self.settings.broker_url) == "redis"
+            if probing:
+                remaining = min(remaining, probe_every)
+            if not self._wake.wait(remaining):
+                if probing and self._probe_broker():
+                    return  # the broker is back: do not wait for the next scheduled round
+                continue
+            self._wake.clear()
+            floor = started + self.settings.min_refresh_interval - time.monotonic()
+            if floor > 0:
+                self._stopping.wait(floor)
+            return
+
+    def _probe_broker(self) -> bool:
+        """Check a Redis broker between rounds; True when a new round should run now.
+
+        A broker that stops or freezes is reported within ``broker_probe_interval`` +
+        ``inspect_timeout`` instead of at the next round, and one that comes back is
+        inspected at once instead of after the rest of the interval.
+        """
+        conn = self._conn
+        if conn is None:
+            if self.store.latest().status.connected or (
+                self._round_thread is not None and self._round_thread.is_alive()
+            ):
+                return False
+            try:
+                conn = broker.open_connection(
+                    self.settings.broker_url, self.settings.inspect_timeout, self._transport_options
+                )
+            except self._errors:
+                return False
+            except Exception:
+                log.exception("broker probe failed")
+                return False
+            self._conn = conn
+            return True
+        try:
+            conn.default_channel.client.ping()
+        except self._errors + broker.broker_errors(conn) as exc:
+            self._conn = None
+            broker.close_quietly(conn)
+            self._publish_failure(f"cannot reach broker: {mask_text(_describe(exc))}", time.monotonic())
+        except Exception:
+            log.exception("broker probe failed")
+        return False
 
     def run_round(self) -> pb.CeleryStatus:
         """One bounded inspection round; publishes and returns the resulting status."""

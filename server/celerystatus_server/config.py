@@ -85,6 +85,9 @@ class Settings:
     discovery_interval: float = 30.0
     #: A worker silent for this many heartbeat periods is considered gone.
     heartbeat_misses: float = 3.0
+    #: Between rounds, check a Redis broker this often (PING on the kept connection),
+    #: so an outage is reported before the next round is due. 0 disables it.
+    broker_probe_interval: float = 0.5
     #: Extra queue names whose depth is reported besides those workers consume.
     queues: tuple[str, ...] = field(default_factory=tuple)
 

@@ -91,3 +91,31 @@ def test_stale_age_keeps_growing_during_an_outage(cluster: Collector, redis_proc
     first = cluster.store.latest().age()
     wait_for(lambda: cluster.store.latest().age() > first + 2 * INTERVAL, timeout=10)
     redis_process.start()
+
+
+@pytest.mark.parametrize("outage", ["stop", "freeze"])
+def test_probe_reports_outage_and_recovery_before_the_next_round(
+    redis_process: RedisProcess, worker_factory: WorkerFactory, outage: str
+) -> None:
+    """With a long refresh interval, the between-rounds PING still reports within ~2 s."""
+    url = redis_process.url(0)
+    worker_factory("probed", broker_url=url)
+    collector = Collector(Settings(broker_url=url, refresh_interval=8.0), SnapshotStore())
+    collector.start()
+    try:
+        wait_for(lambda: status(collector).workers == 1, timeout=20)
+        round_before = status(collector).inspection.round
+        began = time.monotonic()
+        redis_process.stop() if outage == "stop" else redis_process.freeze()
+        wait_for(lambda: not status(collector).connected, timeout=8)
+        assert time.monotonic() - began < 4.0  # probe interval + read timeout, well before the 8 s round
+        assert status(collector).stale
+        back = time.monotonic()
+        redis_process.start() if outage == "stop" else redis_process.thaw()
+        wait_for(lambda: status(collector).connected, timeout=8)
+        assert time.monotonic() - back < 4.0
+        assert status(collector).inspection.round <= round_before + 4
+    finally:
+        if outage == "freeze":
+            redis_process.thaw()
+        collector.stop()
