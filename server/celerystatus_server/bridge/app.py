@@ -22,7 +22,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.websockets import WebSocketState
 
 from celerystatus._values import timestamp_to_epoch
-from celerystatus.models import CeleryStatus, Task
+from celerystatus.models import CeleryStatus, Task, TaskFilter
 from celerystatus.v1 import celery_status_pb2 as pb
 
 from ..security.principal import Principal
@@ -190,7 +190,7 @@ def create_app(
 
     def status_params(
         request: Request,
-        filter: Annotated[query.TaskFilterParams, Depends(query.task_filter)],
+        filter: Annotated[TaskFilter, Depends(query.task_filter)],
         view: Annotated[query.ViewName, Query(description="summary leaves queue_details empty.")] = "full",
         max_age: Annotated[
             float | None,
@@ -243,7 +243,7 @@ def create_app(
     async def search_tasks(
         principal: Annotated[Principal, Depends(caller)],
         request: Request,
-        filter: Annotated[query.TaskFilterParams, Depends(query.task_filter)],
+        filter: Annotated[TaskFilter, Depends(query.task_filter)],
         state: Annotated[_State, Depends(bridge)],
         limit: Annotated[int, Query(ge=0, le=query.SEARCH_LIMIT_MAX, description="0: server default.")] = 0,
     ) -> Response:

@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 from fastapi import Query, Request
 
 from celerystatus._values import seconds_to_duration
+from celerystatus.models import TaskFilter, TaskState
 from celerystatus.v1 import celery_status_pb2 as pb
 
 from .errors import BadRequest
@@ -19,11 +20,6 @@ from .errors import BadRequest
 StateName = Literal["active", "scheduled", "reserved"]
 ViewName = Literal["summary", "full"]
 
-_STATES = {
-    "active": pb.TASK_STATE_ACTIVE,
-    "scheduled": pb.TASK_STATE_SCHEDULED,
-    "reserved": pb.TASK_STATE_RESERVED,
-}
 _VIEWS = {"summary": pb.STATUS_VIEW_SUMMARY, "full": pb.STATUS_VIEW_FULL}
 
 # A max_age beyond a day cannot ask for anything the periodic refresh does
@@ -37,26 +33,6 @@ SEARCH_PARAMS = FILTER_PARAMS | {"limit"}
 # "_" is what browser libraries append to defeat caches; tolerating it keeps
 # such dashboards working while typos in real parameters are still reported.
 _IGNORED_PARAMS = frozenset({"_"})
-
-
-@dataclass(frozen=True)
-class TaskFilterParams:
-    task_name: str = ""
-    eval_id: str = ""
-    arg: str = ""
-    worker: str = ""
-    states: tuple[StateName, ...] = ()
-    task_id: str = ""
-
-    def to_proto(self) -> pb.TaskFilter:
-        return pb.TaskFilter(
-            task_name=self.task_name,
-            eval_id=self.eval_id,
-            arg=self.arg,
-            worker=self.worker,
-            states=[_STATES[state] for state in self.states],
-            task_id=self.task_id,
-        )
 
 
 def reject_unknown(request: Request, allowed: frozenset[str]) -> None:
@@ -86,27 +62,27 @@ def task_filter(
         Query(description="Task state; repeat the parameter to include several."),
     ] = None,
     task_id: Annotated[str, Query(max_length=512, description="Exact task id.")] = "",
-) -> TaskFilterParams:
-    return TaskFilterParams(
+) -> TaskFilter:
+    return TaskFilter(
         task_name=task_name,
         eval_id=eval_id,
         arg=arg,
         worker=worker,
-        states=tuple(dict.fromkeys(state or ())),
+        states=tuple(TaskState(s) for s in dict.fromkeys(state or ())),
         task_id=task_id,
     )
 
 
 @dataclass(frozen=True)
 class StatusParams:
-    filter: TaskFilterParams
+    filter: TaskFilter
     view: ViewName
     max_age: float | None
 
     @property
     def is_plain(self) -> bool:
         """No filter, full view, no freshness demand: the latest snapshot as is."""
-        return self.filter == TaskFilterParams() and self.view == "full" and not self.max_age
+        return self.filter == TaskFilter() and self.view == "full" and not self.max_age
 
     def to_proto(self) -> pb.GetStatusRequest:
         request = pb.GetStatusRequest(view=_VIEWS[self.view], filter=self.filter.to_proto())
