@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 import psycopg
@@ -56,6 +56,33 @@ class RedisDedupe:
     def claim(self, job_id: str) -> bool:
         try:
             return bool(self.client.set(self._key(job_id), "1", nx=True, ex=self.ttl))
+        except redis.RedisError as exc:
+            raise DedupeError(f"cannot claim job {job_id}: {exc}") from exc
+
+    def claim_with(self, job_id: str, effect: Callable[[Any], object]) -> bool:
+        """Claim ``job_id`` and apply ``effect`` (commands on a Redis pipeline) in one transaction.
+
+        A bare :meth:`claim` followed by the job's work loses the job if the consumer
+        dies in between: the claim says "done", so every later copy is skipped. When
+        the job's effect lives in the same Redis, commit both together; the effect
+        callable queues its commands on the pipeline it is given.
+        """
+        key = self._key(job_id)
+        try:
+            with self.client.pipeline(transaction=True) as pipe:
+                while True:
+                    try:
+                        pipe.watch(key)  # type: ignore[no-untyped-call]
+                        if pipe.exists(key):
+                            pipe.unwatch()
+                            return False
+                        pipe.multi()
+                        pipe.set(key, "1", ex=self.ttl)
+                        effect(pipe)
+                        pipe.execute()
+                        return True
+                    except redis.WatchError:
+                        continue  # another consumer touched the claim: look again
         except redis.RedisError as exc:
             raise DedupeError(f"cannot claim job {job_id}: {exc}") from exc
 

@@ -98,3 +98,21 @@ def test_consumer_loop_in_process(redis_legacy: RedisLegacyQueue, ledger: Ledger
     assert consumer.run(exit_when_idle=True) == 6
     assert ledger.effects() == {f"j{i}": 1 for i in range(5)}
     assert ledger.deliveries()["j0"] == 2
+
+
+def test_claim_with_commits_claim_and_effect_together(redis_url: str) -> None:
+    import redis as redis_lib
+
+    from celerystatus_router import RedisDedupe
+
+    client = redis_lib.Redis.from_url(redis_url)
+    dedupe = RedisDedupe(client, "claim-test")
+
+    def effect(pipe: redis_lib.client.Pipeline) -> None:
+        pipe.incr("claim-test:effect")
+
+    assert dedupe.claim_with("job-1", effect) is True
+    assert dedupe.claim_with("job-1", effect) is False
+    assert int(client.get("claim-test:effect") or 0) == 1
+    assert dedupe.seen("job-1") and not dedupe.seen("job-2")
+    client.close()

@@ -125,7 +125,10 @@ def test_frozen_broker_send_is_bounded_by_the_deadline(router: QueueRouter, clus
         results = [router.route("tests.record_job", job_id=f"frozen-{i}") for i in range(3)]
     finally:
         cluster.broker.thaw()
-    assert [r.reason for r in results] == [Reason.SEND_TIMEOUT] * 3
+    # The deadline wrapper or the producer's own socket timeout (set to the same deadline)
+    # may fire first; either way the job went to the legacy queue within the bound.
+    assert all(r.reason in (Reason.SEND_TIMEOUT, Reason.SEND_FAILED) for r in results), results
+    assert all(r.backend is Backend.LEGACY for r in results)
     assert max(r.seconds for r in results) < SEND_TIMEOUT + 0.25
     assert router.state is BreakerState.OPEN, "three consecutive failed sends open the breaker"
     fast = router.route("tests.record_job", job_id="after-open")

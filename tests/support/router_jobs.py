@@ -1,7 +1,7 @@
 """The job the router tests run, on Celery workers and on legacy consumers alike.
 
-Every delivery is counted; the job's effect (one increment) happens only when
-the dedupe store lets this job id through for the first time.  The store lives
+Every delivery is counted; the job's effect (one increment) commits in the same transaction as the
+dedupe claim, the first time this job id comes through.  The store lives
 on the shared Redis (env CELERY_STATUS_TEST_DEDUPE_URL), not on the broker,
 so it survives the broker's restarts.
 """
@@ -36,11 +36,14 @@ def _redis() -> redis.Redis:
 def record(job_id: str, via: str) -> bool:
     client = _redis()
     client.hincrby(DELIVERIES, job_id, 1)
-    if not RedisDedupe(client, DONE_PREFIX).claim(job_id):
-        return False
-    client.hincrby(EFFECTS, job_id, 1)
-    client.hset(f"{EFFECTS}:via", job_id, via)
-    return True
+
+    def effect(pipe: redis.client.Pipeline) -> None:
+        pipe.hincrby(EFFECTS, job_id, 1)
+        pipe.hset(f"{EFFECTS}:via", job_id, via)
+
+    # Claim and effect commit together: a worker SIGKILLed between the two would
+    # otherwise leave a claim with no effect, and every redelivery would be skipped.
+    return RedisDedupe(client, DONE_PREFIX).claim_with(job_id, effect)
 
 
 def record_legacy(job: Job) -> None:
