@@ -25,6 +25,7 @@ from .legacy.base import LegacyQueue
 from .metrics import RouterMetrics
 from .outbox import RedisOutbox
 from .policy import HealthPolicy
+from .producer import CeleryProducer
 
 __all__ = ["Backend", "Reason", "RouteResult", "RouterBase"]
 
@@ -71,14 +72,25 @@ def _metrics(value: RouterMetrics | CollectorRegistry | None) -> RouterMetrics:
 class RouterBase:
     def __init__(
         self,
+        broker_url: str | None,
         *,
         legacy: LegacyQueue | None,
         policy: HealthPolicy | None = None,
         breaker: BreakerConfig | None = None,
+        send_timeout: float = 1.0,
+        producer: CeleryProducer | None = None,
         metrics: RouterMetrics | CollectorRegistry | None = None,
         outbox: RedisOutbox | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        # A producer passed in belongs to the caller, who closes it.
+        self._owns_producer = producer is None
+        if producer is None:
+            if broker_url is None:
+                raise ValueError("give broker_url or producer")
+            producer = CeleryProducer(broker_url, send_timeout=send_timeout)
+        self.producer = producer
+        self._started = False
         self.legacy = legacy
         self.outbox = outbox
         self.policy = policy or HealthPolicy()

@@ -57,21 +57,22 @@ class QueueRouter(RouterBase):
         outbox: RedisOutbox | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        super().__init__(legacy=legacy, policy=policy, breaker=breaker, metrics=metrics, outbox=outbox, clock=clock)
-        if producer is None:
-            if broker_url is None:
-                raise ValueError("give broker_url or producer")
-            producer = CeleryProducer(broker_url, send_timeout=send_timeout)
-            self._owns_producer = True
-        else:
-            self._owns_producer = False
-        self.producer = producer
+        super().__init__(
+            broker_url,
+            legacy=legacy,
+            policy=policy,
+            breaker=breaker,
+            send_timeout=send_timeout,
+            producer=producer,
+            metrics=metrics,
+            outbox=outbox,
+            clock=clock,
+        )
         self._watcher = (
             StatusWatcher(status, self.observe, self.observe_failure, min_interval=watch_interval)
             if status is not None
             else None
         )
-        self._started = False
 
     def start(self) -> QueueRouter:
         if not self._started and self._watcher is not None:
