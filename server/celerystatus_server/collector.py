@@ -88,6 +88,8 @@ class Collector:
         self.mailbox = Mailbox(self.app)
         self.registry = WorkerRegistry(settings.heartbeat_misses)
         self._transport_options = dict(self.app.conf.broker_transport_options or {})
+        # Only a Redis broker gets PINGed between rounds (AMQP has no cheap equivalent).
+        self._redis_broker = broker.transport_name(settings.broker_url) == "redis"
         self._errors = broker.BROKER_ERRORS
         self._conn: Connection | None = None
         self._static: dict[str, _Static] = {}
@@ -167,11 +169,11 @@ class Collector:
     def _sleep_after(self, started: float) -> None:
         next_round = started + self.settings.refresh_interval
         probe_every = self.settings.broker_probe_interval
+        probing = probe_every > 0 and self._redis_broker
         while not self._stopping.is_set():
             remaining = next_round - time.monotonic()
             if remaining <= 0:
                 return
-            probing = probe_every > 0 and broker.transport_name(self.settings.broker_url) == "redis"
             if probing:
                 remaining = min(remaining, probe_every)
             if not self._wake.wait(remaining):
