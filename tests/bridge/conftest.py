@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import socket
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -63,15 +61,6 @@ async def bridge(fake_backend: FakeBackend, start_bridge: BridgeFactory) -> Brid
 async def http(bridge: BridgeServer) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=bridge.url, timeout=10) as client:
         yield client
-
-
-async def poll(check: Callable[[], Awaitable[bool]], *, timeout: float = 10.0, interval: float = 0.05) -> None:
-    """Wait until ``check()`` is true; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not await check():
-        if time.monotonic() > deadline:
-            pytest.fail(f"condition not met within {timeout}s")
-        await asyncio.sleep(interval)
 
 
 @pytest.fixture

@@ -13,9 +13,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from celerystatus_server.bridge.schema import CeleryStatusModel
 from tests.support.holds import Hold
+from tests.support.waiting import wait_for_async
 from tests.support.workers import WorkerFactory
 
-from .conftest import poll
 from .shape import SEED_KEYS
 
 
@@ -50,7 +50,7 @@ async def test_real_cluster_through_the_bridge(
             latest.update(await _status(live_http))
             return latest["workers"] == 2 and latest["active_tasks"] >= 1
 
-        await poll(cluster_visible, timeout=30)
+        await wait_for_async(cluster_visible, timeout=30)
         for key in SEED_KEYS:
             assert key in latest
         CeleryStatusModel.model_validate(latest)
@@ -122,7 +122,7 @@ async def test_broker_outage_is_data(redis_process: Any, worker_factory: WorkerF
             async def connected() -> bool:
                 return (await _status(client))["connected"] is True
 
-            await poll(connected, timeout=20)
+            await wait_for_async(connected, timeout=20)
             await asyncio.to_thread(redis_process.stop)
 
             async def disconnected() -> bool:
@@ -131,7 +131,7 @@ async def test_broker_outage_is_data(redis_process: Any, worker_factory: WorkerF
                 assert asyncio.get_running_loop().time() - started < 1.0
                 return body["connected"] is False
 
-            await poll(disconnected, timeout=20)
+            await wait_for_async(disconnected, timeout=20)
             body = await _status(client)
             for key in SEED_KEYS:
                 assert key in body

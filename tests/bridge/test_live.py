@@ -12,8 +12,9 @@ import websockets
 from prometheus_client.parser import text_string_to_metric_families
 
 from celerystatus_server.bridge import BridgeServer
+from tests.support.waiting import wait_for_async
 
-from .conftest import BridgeFactory, poll
+from .conftest import BridgeFactory
 from .fake_service import FakeBackend, make_status
 
 
@@ -47,7 +48,7 @@ async def test_all_sockets_share_one_stream(bridge: BridgeServer, fake_backend: 
         for ws in sockets:
             await ws.close()
     hub = bridge._app.state.bridge.hub
-    await poll(_async(lambda: hub.subscriber_count == 0))
+    await wait_for_async(lambda: hub.subscriber_count == 0)
 
 
 async def test_slow_consumer_skips_to_the_latest(bridge: BridgeServer, fake_backend: FakeBackend) -> None:
@@ -141,10 +142,3 @@ async def test_metrics_parse_and_follow_the_snapshot(
     count = next(s for s in histogram.samples if s.name.endswith("_count"))
     assert count.value == 2  # rounds 1 and 2, each once
     assert fake_backend.service.get_requests == []  # scrapes never ask the backend
-
-
-def _async(check):  # type: ignore[no-untyped-def]
-    async def run() -> bool:
-        return bool(check())
-
-    return run

@@ -20,9 +20,10 @@ import httpx
 import pytest
 
 from tests.support.holds import Hold
+from tests.support.waiting import wait_for_async
 from tests.support.workers import WorkerFactory
 
-from .conftest import BridgeFactory, poll
+from .conftest import BridgeFactory
 
 MONITOR = Path(__file__).parent / "clients" / "monitor.sh"
 
@@ -100,7 +101,7 @@ async def test_seed_clients_against_live_cluster(
             status.update((await live_http.get("/api/celery-status")).json())
             return status["workers"] == 2 and status["active_tasks"] >= 1 and status["scheduled_tasks"] >= 1
 
-        await poll(ready, timeout=30)
+        await wait_for_async(ready, timeout=30)
         assert find_evaluation(status, eval_id).startswith("running on ")
         assert find_evaluation(status, later_id).startswith("scheduled on ")
         assert find_evaluation(status, "eval-missing") == "not found"

@@ -16,6 +16,7 @@ from celerystatus_server.config import Settings
 from celerystatus_server.security.policy import policy_from_settings
 from celerystatus_server.security.ratelimit import Budget, RateLimiter, StreamLimiter
 from celerystatus_server.server import StatusServer
+from tests.support.waiting import wait_for_async
 
 from .conftest import TOKENS_ENV, VIEWER_TOKEN, StartServer, auth
 
@@ -156,10 +157,7 @@ async def test_streams_count_against_the_concurrency_limit(limited: tuple[Status
             finally:
                 call.cancel()
 
-        deadline = asyncio.get_running_loop().time() + 10
-        while not await reopened():
-            assert asyncio.get_running_loop().time() < deadline, "stream slot never released"
-            await asyncio.sleep(0.05)
+        await wait_for_async(reopened, timeout=10, message="stream slot never released")
 
 
 async def test_oversized_inputs_are_refused(http: httpx.AsyncClient, server: StatusServer) -> None:
