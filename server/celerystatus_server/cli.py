@@ -8,107 +8,43 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from .config import DEFAULT_HTTP_ADDRESS, Settings, SettingsError
+from .config import DEFAULT_HTTP_ADDRESS, SettingsError
+from .flags import add_setting_flags, settings_from_args
+
+if TYPE_CHECKING:
+    from .server import StatusServer
 
 
 def _env_default(name: str) -> str | None:
     return os.environ.get(f"CELERY_STATUS_{name}")
 
 
-def _add_http_security(p: argparse.ArgumentParser) -> None:
-    """Flags shared by ``serve`` and ``bridge``: credentials, limits, HTTP exposure."""
-    g = p.add_argument_group("security (see docs/security.md)")
-    g.add_argument("--tokens-file", metavar="PATH",
-                   help="'<sha256-hex> <role> [name]' lines; roles viewer, admin (env CELERY_STATUS_TOKENS_FILE; "
-                        "env CELERY_STATUS_TOKENS=hash:role[:name],... adds more)")
-    g.add_argument("--tls-cert", metavar="PEM", help="serve TLS with this certificate (env CELERY_STATUS_TLS_CERT)")
-    g.add_argument("--tls-key", metavar="PEM", help="private key of --tls-cert (env CELERY_STATUS_TLS_KEY)")
-    g.add_argument("--allow-unauthenticated", action="store_const", const=True, default=None,
-                   help="serve a non-loopback address without any credentials configured")
-    g.add_argument("--trust-forwarded-for", action="store_const", const=True, default=None,
-                   help="rate-limit anonymous HTTP callers by X-Forwarded-For (only behind your own proxy)")
-    g.add_argument("--metrics-public", action="store_const", const=True, default=None,
-                   help="/metrics without credentials even when tokens are configured")
-    g.add_argument("--cors-origin", dest="cors_origins", action="append", metavar="ORIGIN",
-                   help="exact browser origin allowed to read the API, e.g. https://ops.example (repeatable)")
-    g.add_argument("--rate-limit", type=float, metavar="PER_SECOND",
-                   help="requests per second per caller (default 20, burst --rate-burst 40; 0: off)")
-    g.add_argument("--rate-burst", type=float, metavar="N")
-    g.add_argument("--fresh-rate-limit", type=float, metavar="PER_SECOND",
-                   help="forced-fresh (max_age) requests per second per caller (default 1, burst 2)")
-    g.add_argument("--fresh-burst", type=float, metavar="N")
-    g.add_argument("--max-streams", type=int, metavar="N", help="open streams/WebSockets in total (default 256)")
-    g.add_argument("--max-streams-per-caller", dest="max_streams_per_principal", type=int, metavar="N",
-                   help="open streams/WebSockets per caller (default 8)")
-    g.add_argument("--show-args", action="store_const", const=True, default=None,
-                   help="without tokens, anonymous callers see task arguments (hidden by default; "
-                        "env CELERY_STATUS_SHOW_ARGS); with tokens only admins do")
-
-
-def _security_overrides(args: argparse.Namespace) -> dict[str, object]:
-    names = (
-        "tokens_file", "tls_cert", "tls_key", "allow_unauthenticated", "trust_forwarded_for", "metrics_public",
-        "cors_origins", "rate_limit", "rate_burst", "fresh_rate_limit", "fresh_burst", "max_streams",
-        "max_streams_per_principal", "show_args",
-    )
-    return {name: getattr(args, name, None) for name in names}
-
-
 def _add_serve(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "serve",
         help="run the collector and the gRPC service (and the JSON bridge with --http-address)",
-        description="Flags override CELERY_STATUS_* environment variables.",
+        description="Flags override CELERY_STATUS_* environment variables, which override --config. "
+        "Every setting: docs/settings.md.",
     )
-    p.add_argument("--broker", dest="broker_url", metavar="URL",
-                   help="broker URL (env CELERY_STATUS_BROKER_URL; default redis://127.0.0.1:6379/0)")
-    p.add_argument("--app", metavar="MODULE:ATTR",
-                   help="your Celery app, to learn its queues and transport options (env CELERY_STATUS_APP)")
-    p.add_argument("--grpc-address", metavar="HOST:PORT",
-                   help="gRPC listen address (env CELERY_STATUS_GRPC_ADDRESS; default 127.0.0.1:50051)")
-    p.add_argument("--http-address", metavar="HOST:PORT",
-                   help="also serve the JSON bridge here (env CELERY_STATUS_HTTP_ADDRESS)")
-    p.add_argument("--refresh-interval", type=float, metavar="SECONDS",
-                   help="seconds between inspection rounds (env CELERY_STATUS_REFRESH_INTERVAL; default 2)")
-    p.add_argument("--queue", dest="queues", action="append", metavar="NAME",
-                   help="also report the depth of this queue (repeatable; env CELERY_STATUS_QUEUES=a,b)")
-    p.add_argument("--disabled", dest="enabled", action="store_const", const=False, default=None,
-                   help="report Celery as disabled without touching a broker (env CELERY_STATUS_ENABLED=false)")
-    _add_http_security(p)
-    g = p.add_argument_group("gRPC client certificates and redaction")
-    g.add_argument("--tls-client-ca", metavar="PEM",
-                   help="require gRPC client certificates signed by this CA (env CELERY_STATUS_TLS_CLIENT_CA)")
-    g.add_argument("--client-cert-roles", metavar="PATH",
-                   help="'<common name> <role>' lines; without it every verified certificate is a viewer")
-    g.add_argument("--allow-arg", dest="allow_arg_patterns", action="append", metavar="PATTERN",
-                   help="argument values matching this fnmatch pattern stay visible to viewers, e.g. 'eval-*' "
-                        "(repeatable; env CELERY_STATUS_ALLOW_ARG_PATTERNS=a,b)")
-    g.add_argument("--allow-argsrepr", action="store_const", const=True, default=None,
-                   help="viewers see Celery's argsrepr/kwargsrepr text (producers may mask it)")
+    add_setting_flags(p, "serve")
     p.set_defaults(func=_serve)
+
+
+def _banner(server: StatusServer) -> None:
+    http = f", HTTP on {server.settings.http_address} (port {server.http_port})" if server.http_port else ""
+    print(f"celery-status: gRPC on {server.settings.grpc_address} (port {server.grpc_port}){http}",
+          file=sys.stderr, flush=True)
 
 
 def _serve(args: argparse.Namespace) -> int:
     from .security.exposure import check_exposure
     from .security.tokens import TokenError
-    from .server import StatusServer
+    from .server import StatusServer, server_credentials
 
     try:
-        settings = Settings.from_env(
-            broker_url=args.broker_url,
-            app=args.app,
-            grpc_address=args.grpc_address,
-            http_address=args.http_address,
-            refresh_interval=args.refresh_interval,
-            queues=args.queues,
-            enabled=args.enabled,
-            tls_client_ca=args.tls_client_ca,
-            client_cert_roles=args.client_cert_roles,
-            allow_arg_patterns=args.allow_arg_patterns,
-            allow_argsrepr=args.allow_argsrepr,
-            **_security_overrides(args),
-        )
+        settings = settings_from_args(args, "serve")
         server = StatusServer(settings)
         check_exposure(
             grpc_address=settings.grpc_address,
@@ -117,16 +53,17 @@ def _serve(args: argparse.Namespace) -> int:
             client_certs=server.policy.client_certs,
             allow_unauthenticated=settings.allow_unauthenticated,
         )
+        server_credentials(settings)  # TLS files are checked before anything binds
     except (SettingsError, TokenError) as exc:
         print(f"celery-status: {exc}", file=sys.stderr)
         return 2
 
-    async def run() -> None:
-        await server.serve_forever()
-
-    print(f"celery-status: gRPC on {settings.grpc_address}"
-          + (f", HTTP on {settings.http_address}" if settings.http_address else ""), file=sys.stderr)
-    asyncio.run(run())
+    try:
+        # The banner is printed once both ports are bound, so a script may wait for it.
+        asyncio.run(server.serve_forever(ready=_banner))
+    except SettingsError as exc:
+        print(f"celery-status: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -134,9 +71,7 @@ def _add_bridge(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     p = subparsers.add_parser("bridge", help="serve the JSON API in front of a remote gRPC service")
     p.add_argument("--target", default=_env_default("TARGET") or "127.0.0.1:50051", metavar="HOST:PORT",
                    help="the gRPC service (env CELERY_STATUS_TARGET; default 127.0.0.1:50051)")
-    p.add_argument("--http-address", default=_env_default("HTTP_ADDRESS") or DEFAULT_HTTP_ADDRESS,
-                   metavar="HOST:PORT", help="listen address (default 127.0.0.1:8080)")
-    _add_http_security(p)
+    add_setting_flags(p, "bridge")
     g = p.add_argument_group("the bridge's own connection to the gRPC service")
     g.add_argument("--token", default=None,
                    help="bearer token for the service (env CELERY_STATUS_TOKEN; prefer the env, argv is visible)")
@@ -155,13 +90,16 @@ def _bridge(args: argparse.Namespace) -> int:
     from .security.exposure import check_exposure
     from .security.policy import policy_from_settings
     from .security.tokens import TokenError
+    from .startup import load_server_tls
 
     try:
-        settings = Settings.from_env(http_address=args.http_address, **_security_overrides(args))
+        settings = settings_from_args(args, "bridge")
+        http_address = settings.http_address or DEFAULT_HTTP_ADDRESS
         policy = policy_from_settings(settings)
+        load_server_tls(settings.tls_cert, settings.tls_key)
         check_exposure(
             grpc_address=None,
-            http_address=settings.http_address,
+            http_address=http_address,
             has_tokens=bool(policy.tokens),
             client_certs=False,
             allow_unauthenticated=settings.allow_unauthenticated,
@@ -186,7 +124,7 @@ def _bridge(args: argparse.Namespace) -> int:
     return int(
         run_bridge(
             args.target,
-            args.http_address,
+            http_address,
             security=security,
             tls_cert=settings.tls_cert,
             tls_key=settings.tls_key,

@@ -22,11 +22,11 @@ from kombu import Connection
 from celerystatus.v1 import celery_status_pb2 as pb
 
 from . import assemble, broker
-from .config import Settings
+from .config import Settings, SettingsError, option
 from .liveness import EventMonitor, WorkerRegistry
 from .mailbox import Command, Mailbox, RoundReplies
-from .redact import mask_text, mask_url
 from .snapshot import SnapshotStore
+from .urls import mask_text, mask_url
 from .worker_extension import COMMAND as EXTENSION_COMMAND
 
 log = logging.getLogger(__name__)
@@ -41,8 +41,14 @@ def load_app(settings: Settings) -> Any:
 
     if settings.app:
         module_name, _, attr = settings.app.partition(":")
-        module = importlib.import_module(module_name)
-        app = getattr(module, attr or "app")
+        try:
+            module = importlib.import_module(module_name)
+            app = getattr(module, attr or "app")
+        except Exception as exc:  # the user's module may raise anything while it is imported
+            detail = " ".join(str(exc).split())  # one line, whatever the exception says
+            raise SettingsError(
+                f"{option('app')}: cannot load {settings.app!r}: {type(exc).__name__}: {detail}"
+            ) from None
         if callable(app) and not hasattr(app, "control"):
             app = app()
         return app
@@ -135,7 +141,8 @@ class Collector:
         self._monitor.stop()
         if self._thread is not None:
             self._thread.join(timeout)
-        self._monitor.join(timeout)
+        if self._monitor.ident is not None:  # never started when start-up failed before the collector
+            self._monitor.join(timeout)
         if self._conn is not None:
             broker.close_quietly(self._conn)
             self._conn = None

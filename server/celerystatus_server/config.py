@@ -1,34 +1,49 @@
-"""Server settings: one frozen object built from flags, environment and defaults."""
+"""Server settings: one typed model, read from flags, ``CELERY_STATUS_*`` variables, a TOML file and defaults.
+
+Every setting is one field of :class:`Settings`: its type and bounds, its default, its help text
+(the field's description) and its command-line spelling (a :class:`Flag` in the field's metadata).
+The environment variable is ``CELERY_STATUS_`` + the field name in capitals. The command-line flags,
+the settings reference in docs/settings.md and the error messages are all derived from here.
+"""
 
 from __future__ import annotations
 
-import os
+import math
 import re
+import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
-from typing import Any
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, Field, ValidationError, field_validator, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+
+from .urls import check_broker_url, mask_url
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
 
 ENV_PREFIX = "CELERY_STATUS_"
+#: Names the TOML settings file when ``--config`` is not given.
+CONFIG_ENV = ENV_PREFIX + "CONFIG"
 
 DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_GRPC_ADDRESS = "127.0.0.1:50051"
 DEFAULT_HTTP_ADDRESS = "127.0.0.1:8080"
 
-_FALSE = {"0", "false", "no", "off", ""}
-_TRUE = {"1", "true", "yes", "on"}
+#: Upper bound of every duration: longer is a typo, and it must fit a protobuf Duration and a timer.
+ONE_DAY = 86_400.0
 
 
 class SettingsError(ValueError):
-    """A setting has a value the server cannot use."""
+    """A setting has a value the server cannot use; the message is one line naming it."""
 
 
-def parse_bool(name: str, value: str) -> bool:
-    lowered = value.strip().lower()
-    if lowered in _TRUE:
-        return True
-    if lowered in _FALSE:
-        return False
-    raise SettingsError(f"{name}: expected true/false, got {value!r}")
+# -- values shared with the rest of the server ---------------------------------
 
 
 def parse_address(name: str, value: str) -> tuple[str, int]:
@@ -59,167 +74,437 @@ def check_origin(origin: str) -> str:
     return origin
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Everything the collector and the servers need; immutable once built."""
+# -- how a setting appears on the command line -------------------------------
 
-    broker_url: str = DEFAULT_BROKER_URL
-    #: ``module:attr`` of the user's Celery app, to learn its configured queues
-    #: and transport options; the broker URL given here still wins.
-    app: str | None = None
-    grpc_address: str = DEFAULT_GRPC_ADDRESS
-    http_address: str | None = None
-    #: Seconds between two inspection rounds.
-    refresh_interval: float = 2.0
-    #: Floor for client-requested refreshes (GetStatus max_age).
-    min_refresh_interval: float = 0.5
-    #: How long one round waits for worker replies.
-    inspect_timeout: float = 1.0
-    #: Upper bound on a whole round, broker outage included.
-    round_deadline: float = 2.0
-    enabled: bool = True
-    #: Without credentials configured, anonymous callers see task arguments.
-    #: Off by default: they may be sensitive. With tokens, only admins see them.
-    show_args: bool = False
-    #: Full-timeout discovery broadcast, to find workers that send no events.
-    discovery_interval: float = 30.0
-    #: A worker silent for this many heartbeat periods is considered gone.
-    heartbeat_misses: float = 3.0
-    #: Between rounds, check a Redis broker this often (PING on the kept connection),
-    #: so an outage is reported before the next round is due. 0 disables it.
-    broker_probe_interval: float = 0.5
-    #: Extra queue names whose depth is reported besides those workers consume.
-    queues: tuple[str, ...] = field(default_factory=tuple)
+
+@dataclass(frozen=True)
+class Flag:
+    """Command-line spelling of a setting, kept in the field's metadata.
+
+    ``name`` defaults to ``--field-name``. A boolean also gets ``off`` (default ``--no-<name>``), which
+    sets it to false so a flag can override a variable or file. A tuple field's flag is repeatable.
+    """
+
+    name: str = ""
+    metavar: str | None = None
+    off: str = ""
+    #: Also a flag of ``celery-status bridge`` (which serves HTTP only).
+    bridge: bool = False
+    group: str = "collector"
+
+
+GROUPS = {
+    "collector": "collector and listeners",
+    "security": "security (see docs/security.md)",
+    "grpc": "gRPC client certificates and redaction",
+}
+
+
+# -- value types: what a variable, a flag or a file may say ---------------------
+
+
+def _number(value: Any) -> Any:
+    """Refuse what a number type would let through: true/false, nan and infinities (which compare false)."""
+    # int(True) == 1: a boolean where a number belongs is a mistake, not a 1.
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not true/false")
+    if isinstance(value, str):
+        value = value.strip()
+        try:
+            number = float(value)
+        except ValueError:
+            return value  # the type's own message says it is not a number
+    else:
+        number = value
+    if isinstance(number, float) and not math.isfinite(number):
+        raise ValueError("must be a finite number")
+    return value
+
+
+def _empty_is_none(value: Any) -> Any:
+    if isinstance(value, str) and not value.strip():
+        return None
+    return value
+
+
+def _empty_is_false(value: Any) -> Any:
+    # CELERY_STATUS_SHOW_ARGS= (set but empty) has always meant false.
+    if isinstance(value, str):
+        value = value.strip().lower()
+        return False if value == "" else value
+    return value
+
+
+def _comma_list(value: Any) -> Any:
+    """``a,b`` (a variable) splits on commas; a list (repeated flags, TOML) is taken as is."""
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    if isinstance(value, list):
+        return tuple(value)
+    return value
+
+
+Seconds = Annotated[
+    float, BeforeValidator(_number), Field(gt=0, le=ONE_DAY, allow_inf_nan=False)
+]
+SecondsOrOff = Annotated[
+    float, BeforeValidator(_number), Field(ge=0, le=ONE_DAY, allow_inf_nan=False)
+]
+PerSecond = Annotated[
+    float, BeforeValidator(_number), Field(ge=0, allow_inf_nan=False)
+]
+Count = Annotated[int, BeforeValidator(_number), Field(ge=1, le=1_000_000)]
+Switch = Annotated[bool, BeforeValidator(_empty_is_false)]
+Text = Annotated[str | None, BeforeValidator(_empty_is_none)]
+Names = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_comma_list)]
+
+_APP = re.compile(r"^[A-Za-z_][\w.]*(:[A-Za-z_][\w.]*)?$")
+
+
+class Settings(BaseSettings):
+    """Everything the collector and the servers need; immutable once built.
+
+    ``Settings(**values)`` validates *values* over the defaults and nothing else (no environment),
+    so code and tests get exactly what they ask for. :meth:`load` is the process's view:
+    flags over ``CELERY_STATUS_*`` variables over a TOML file over defaults.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, frozen=True, extra="forbid", validate_default=True, case_sensitive=False
+    )
+
+    broker_url: Annotated[str, Flag("--broker", "URL")] = Field(
+        DEFAULT_BROKER_URL,
+        description="broker URL: redis://, rediss://, redis+socket://, sentinel://, amqp://, amqps://, pyamqp:// "
+        "(several separated by ';' for failover); its password is masked everywhere",
+    )
+    app: Annotated[Text, Flag(metavar="MODULE:ATTR")] = Field(
+        None,
+        description="your Celery app, to learn its queues, key prefix and transport options "
+        "(the broker URL given here still wins)",
+    )
+    grpc_address: Annotated[str, Flag(metavar="HOST:PORT")] = Field(
+        DEFAULT_GRPC_ADDRESS, description="gRPC listen address (port 0: any free port)"
+    )
+    http_address: Annotated[Text, Flag(metavar="HOST:PORT", bridge=True)] = Field(
+        None,
+        description="serve the JSON bridge here too (the standalone bridge defaults to " + DEFAULT_HTTP_ADDRESS + ")",
+    )
+    refresh_interval: Annotated[Seconds, Flag(metavar="SECONDS")] = Field(
+        2.0, description="seconds between two inspection rounds"
+    )
+    min_refresh_interval: Annotated[SecondsOrOff, Flag(metavar="SECONDS")] = Field(
+        0.5, description="floor for client-requested fresh rounds (GetStatus max_age, ?max_age=)"
+    )
+    inspect_timeout: Annotated[Seconds, Flag(metavar="SECONDS")] = Field(
+        1.0, description="how long one round waits for worker replies (and for the broker to connect)"
+    )
+    round_deadline: Annotated[Seconds, Flag(metavar="SECONDS")] = Field(
+        2.0, description="upper bound on a whole round, broker outage included; at least --inspect-timeout"
+    )
+    enabled: Annotated[Switch, Flag("--enabled", off="--disabled")] = Field(
+        True, description="collect; disabled answers {\"enabled\": false, ...} and never touches a broker"
+    )
+    show_args: Annotated[Switch, Flag(bridge=True, group="security")] = Field(
+        False,
+        description="without tokens, anonymous callers see task arguments (hidden by default: they may be "
+        "sensitive); with tokens only admins do",
+    )
+    discovery_interval: Annotated[Seconds, Flag(metavar="SECONDS")] = Field(
+        30.0, description="seconds between full-timeout discovery broadcasts, to find workers that send no events"
+    )
+    heartbeat_misses: Annotated[
+        float, BeforeValidator(_number), Field(ge=1, le=1000, allow_inf_nan=False),
+        Flag(metavar="N"),
+    ] = Field(3.0, description="a worker silent for this many heartbeat periods is considered gone")
+    broker_probe_interval: Annotated[SecondsOrOff, Flag(metavar="SECONDS")] = Field(
+        0.5,
+        description="between rounds, PING a Redis broker this often so an outage is reported before the next "
+        "round (0: off)",
+    )
+    queues: Annotated[Names, Flag("--queue", "NAME")] = Field(
+        (), description="also report the depth of this queue (besides those the workers consume)"
+    )
 
     # -- security (see docs/security.md) --------------------------------------
-    #: File of ``<sha256-hex> <role> [name]`` lines.
-    tokens_file: str | None = None
-    #: ``sha256hex:role[:name],...`` (env CELERY_STATUS_TOKENS).
-    tokens: str | None = None
-    #: File of ``<common name> <role>`` lines for gRPC client certificates.
-    client_cert_roles: str | None = None
-    tls_cert: str | None = None
-    tls_key: str | None = None
-    #: CA that signs client certificates; setting it makes gRPC require them.
-    tls_client_ca: str | None = None
-    #: Serve a non-loopback address without any credentials.
-    allow_unauthenticated: bool = False
-    #: Key anonymous HTTP callers by X-Forwarded-For (only behind a trusted proxy).
-    trust_forwarded_for: bool = False
-    #: Requests per second and burst, per principal (0: no limit).
-    rate_limit: float = 20.0
-    rate_burst: float = 40.0
-    #: Forced-fresh requests (max_age) per second and burst, per principal.
-    fresh_rate_limit: float = 1.0
-    fresh_burst: float = 2.0
-    max_streams_per_principal: int = 8
-    max_streams: int = 256
-    #: fnmatch patterns of argument values viewers may see (e.g. ``eval-*``).
-    allow_arg_patterns: tuple[str, ...] = field(default_factory=tuple)
-    #: Viewers see Celery's argsrepr/kwargsrepr text.
-    allow_argsrepr: bool = False
-    #: /metrics without credentials even when tokens are configured.
-    metrics_public: bool = False
-    #: Exact origins allowed to call the JSON API from a browser.
-    cors_origins: tuple[str, ...] = field(default_factory=tuple)
+    tokens_file: Annotated[Text, Flag(metavar="PATH", bridge=True, group="security")] = Field(
+        None, description="file of '<sha256-hex> <role> [name]' lines; roles viewer, admin"
+    )
+    tokens: Annotated[Text, Flag(metavar="HASH:ROLE[:NAME],...", bridge=True, group="security")] = Field(
+        None, description="more tokens, as sha256hex:role[:name],... (added to --tokens-file's)"
+    )
+    client_cert_roles: Annotated[Text, Flag(metavar="PATH", group="grpc")] = Field(
+        None,
+        description="file of '<common name> <role>' lines for gRPC client certificates; without it every "
+        "verified certificate is a viewer",
+    )
+    tls_cert: Annotated[Text, Flag(metavar="PEM", bridge=True, group="security")] = Field(
+        None, description="serve TLS (gRPC and HTTP) with this certificate chain"
+    )
+    tls_key: Annotated[Text, Flag(metavar="PEM", bridge=True, group="security")] = Field(
+        None, description="private key of --tls-cert"
+    )
+    tls_client_ca: Annotated[Text, Flag(metavar="PEM", group="grpc")] = Field(
+        None, description="require gRPC client certificates signed by this CA"
+    )
+    allow_unauthenticated: Annotated[Switch, Flag(bridge=True, group="security")] = Field(
+        False, description="serve a non-loopback address without any credentials configured"
+    )
+    trust_forwarded_for: Annotated[Switch, Flag(bridge=True, group="security")] = Field(
+        False, description="rate-limit anonymous HTTP callers by X-Forwarded-For (only behind your own proxy)"
+    )
+    rate_limit: Annotated[PerSecond, Flag(metavar="PER_SECOND", bridge=True, group="security")] = Field(
+        20.0, description="requests per second per caller (0: no limit)"
+    )
+    rate_burst: Annotated[PerSecond, Flag(metavar="N", bridge=True, group="security")] = Field(
+        40.0, description="requests a caller may make at once (at least 1 unless --rate-limit is 0)"
+    )
+    fresh_rate_limit: Annotated[PerSecond, Flag(metavar="PER_SECOND", bridge=True, group="security")] = Field(
+        1.0, description="forced-fresh (max_age) requests per second per caller (0: no limit)"
+    )
+    fresh_burst: Annotated[PerSecond, Flag(metavar="N", bridge=True, group="security")] = Field(
+        2.0, description="forced-fresh requests a caller may make at once (at least 1 unless the rate is 0)"
+    )
+    max_streams_per_principal: Annotated[
+        Count, Flag("--max-streams-per-caller", "N", bridge=True, group="security")
+    ] = Field(8, description="open streams/WebSockets per caller")
+    max_streams: Annotated[Count, Flag(metavar="N", bridge=True, group="security")] = Field(
+        256, description="open streams/WebSockets in total"
+    )
+    allow_arg_patterns: Annotated[Names, Flag("--allow-arg", "PATTERN", group="grpc")] = Field(
+        (), description="argument values matching this fnmatch pattern stay visible to viewers, e.g. 'eval-*'"
+    )
+    allow_argsrepr: Annotated[Switch, Flag(group="grpc")] = Field(
+        False, description="viewers see Celery's argsrepr/kwargsrepr text (producers may mask it)"
+    )
+    metrics_public: Annotated[Switch, Flag(bridge=True, group="security")] = Field(
+        False, description="/metrics without credentials even when tokens are configured"
+    )
+    cors_origins: Annotated[Names, Flag("--cors-origin", "ORIGIN", bridge=True, group="security")] = Field(
+        (), description="exact browser origin allowed to read the API, e.g. https://ops.example"
+    )
 
-    def __post_init__(self) -> None:
-        if self.refresh_interval <= 0:
-            raise SettingsError("refresh_interval must be > 0")
-        if self.min_refresh_interval < 0:
-            raise SettingsError("min_refresh_interval must be >= 0")
-        if self.inspect_timeout <= 0:
-            raise SettingsError("inspect_timeout must be > 0")
-        if self.round_deadline < self.inspect_timeout:
-            raise SettingsError("round_deadline must be >= inspect_timeout")
-        parse_address("grpc_address", self.grpc_address)
-        if self.http_address:
-            parse_address("http_address", self.http_address)
-        if self.enabled and not self.broker_url:
-            raise SettingsError("broker_url is required unless Celery status is disabled")
-        if bool(self.tls_cert) != bool(self.tls_key):
-            raise SettingsError("tls_cert and tls_key must be given together")
-        if self.client_cert_roles and not self.tls_client_ca:
-            raise SettingsError("client_cert_roles needs tls_client_ca (no client certificate is asked for without it)")
-        if self.tls_client_ca and not self.tls_cert:
-            raise SettingsError("tls_client_ca needs tls_cert and tls_key (client certificates need TLS)")
-        for name in ("rate_limit", "rate_burst", "fresh_rate_limit", "fresh_burst"):
-            if getattr(self, name) < 0:
-                raise SettingsError(f"{name} must be >= 0")
-        if self.max_streams < 1 or self.max_streams_per_principal < 1:
-            raise SettingsError("stream limits must be >= 1")
-        for origin in self.cors_origins:
-            check_origin(origin)
+    # -- construction -----------------------------------------------------------
+
+    def __init__(self, _origins: Mapping[str, str] | None = None, **values: Any) -> None:
+        # _origins: where each value came from (load() passes it), for the error message.
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise SettingsError(describe(exc, _origins)) from None
 
     @classmethod
-    def from_env(
-        cls, environ: Mapping[str, str] | None = None, **overrides: Any
-    ) -> Settings:
-        """Defaults, then ``CELERY_STATUS_*`` variables, then *overrides* (flags) that are not None."""
-        env = os.environ if environ is None else environ
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The constructor sees only its arguments; load() layers the environment and the file.
+        return (init_settings,)
+
+    @classmethod
+    def load(cls, flags: Mapping[str, Any] | None = None, *, config_file: str | None = None) -> Settings:
+        """Flags (None means "not given") over ``CELERY_STATUS_*`` variables over *config_file* over defaults.
+
+        Raises :class:`SettingsError` with one line naming the setting, its flag and variable and
+        where the bad value came from.
+        """
+        origins: dict[str, str] = {}
         values: dict[str, Any] = {}
-        env_names = {
-            "broker_url": "BROKER_URL",
-            "app": "APP",
-            "grpc_address": "GRPC_ADDRESS",
-            "http_address": "HTTP_ADDRESS",
-            "refresh_interval": "REFRESH_INTERVAL",
-            "min_refresh_interval": "MIN_REFRESH_INTERVAL",
-            "inspect_timeout": "INSPECT_TIMEOUT",
-            "enabled": "ENABLED",
-            "show_args": "SHOW_ARGS",
-            "queues": "QUEUES",
-            "tokens_file": "TOKENS_FILE",
-            "tokens": "TOKENS",
-            "client_cert_roles": "CLIENT_CERT_ROLES",
-            "tls_cert": "TLS_CERT",
-            "tls_key": "TLS_KEY",
-            "tls_client_ca": "TLS_CLIENT_CA",
-            "allow_unauthenticated": "ALLOW_UNAUTHENTICATED",
-            "trust_forwarded_for": "TRUST_FORWARDED_FOR",
-            "rate_limit": "RATE_LIMIT",
-            "rate_burst": "RATE_BURST",
-            "fresh_rate_limit": "FRESH_RATE_LIMIT",
-            "fresh_burst": "FRESH_BURST",
-            "max_streams_per_principal": "MAX_STREAMS_PER_PRINCIPAL",
-            "max_streams": "MAX_STREAMS",
-            "allow_arg_patterns": "ALLOW_ARG_PATTERNS",
-            "allow_argsrepr": "ALLOW_ARGSREPR",
-            "metrics_public": "METRICS_PUBLIC",
-            "cors_origins": "CORS_ORIGINS",
-        }
-        kinds = {f.name: f.type for f in fields(cls)}
-        for attr, suffix in env_names.items():
-            raw = env.get(ENV_PREFIX + suffix)
-            if raw is None:
-                continue
-            values[attr] = _convert(ENV_PREFIX + suffix, kinds[attr], raw)
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        for name in ("queues", "allow_arg_patterns", "cors_origins"):
-            if name in values and isinstance(values[name], list):
-                values[name] = tuple(values[name])
-        return cls(**values)
+        layers: list[tuple[str, Mapping[str, Any]]] = []
+        if config_file:
+            layers.append((f"config file {config_file}", read_config_file(config_file)))
+        layers.append(("the environment", EnvSettingsSource(cls)()))
+        layers.append(("the command line", {k: v for k, v in (flags or {}).items() if v is not None}))
+        for origin, layer in layers:
+            for name, value in layer.items():
+                values[name] = value
+                origins[name] = origin
+        return cls(_origins=origins, **values)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Compatibility: :meth:`load` without a file; *environ* is not supported other than ``os.environ``."""
+        if environ is not None:
+            raise TypeError("Settings.from_env reads os.environ only; use Settings.load")
+        return cls.load(overrides)
 
     def with_(self, **changes: Any) -> Settings:
-        return replace(self, **changes)
+        return type(self)(**{**self.model_dump(), **changes})
+
+    # -- single-field rules --------------------------------------------------------
+
+    @field_validator("grpc_address")
+    @classmethod
+    def _grpc_address(cls, value: str) -> str:
+        _address(value)
+        return value
+
+    @field_validator("http_address")
+    @classmethod
+    def _http_address(cls, value: str | None) -> str | None:
+        if value is not None:
+            _address(value)
+        return value
+
+    @field_validator("app")
+    @classmethod
+    def _app(cls, value: str | None) -> str | None:
+        if value is not None and not _APP.match(value):
+            raise ValueError("expected MODULE or MODULE:ATTR, e.g. proj.celery:app")
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for origin in value:
+            check_origin(origin)
+        return value
+
+    # -- rules across fields --------------------------------------------------------
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        if self.enabled:
+            if not self.broker_url:
+                raise ValueError(f"{option('broker_url')} is required unless Celery status is disabled (--disabled)")
+            try:
+                check_broker_url(self.broker_url)
+            except ValueError as exc:
+                raise ValueError(f"{option('broker_url')}: {exc}") from None
+        if self.round_deadline < self.inspect_timeout:
+            raise ValueError(
+                f"round_deadline must be >= inspect_timeout: {option('round_deadline')} is "
+                f"{self.round_deadline:g}, {option('inspect_timeout')} is {self.inspect_timeout:g}"
+            )
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise ValueError("tls_cert and tls_key must be given together (--tls-cert and --tls-key)")
+        if self.client_cert_roles and not self.tls_client_ca:
+            raise ValueError(
+                "client_cert_roles needs tls_client_ca: no client certificate is asked for without "
+                "--tls-client-ca (CELERY_STATUS_TLS_CLIENT_CA)"
+            )
+        if self.tls_client_ca and not self.tls_cert:
+            raise ValueError("tls_client_ca needs tls_cert and tls_key: client certificates need TLS (--tls-cert)")
+        for rate, burst in (("rate_limit", "rate_burst"), ("fresh_rate_limit", "fresh_burst")):
+            if getattr(self, rate) > 0 and getattr(self, burst) < 1:
+                raise ValueError(f"{option(burst)} must be >= 1 while {option(rate)} is not 0")
+        return self
 
 
-def _convert(name: str, kind: Any, raw: str) -> Any:
-    kind = str(kind)
-    if kind == "bool":
-        return parse_bool(name, raw)
-    if kind == "int":
-        try:
-            return int(raw)
-        except ValueError:
-            raise SettingsError(f"{name}: expected a whole number, got {raw!r}") from None
-    if kind == "float":
-        try:
-            return float(raw)
-        except ValueError:
-            raise SettingsError(f"{name}: expected a number, got {raw!r}") from None
-    if kind.startswith("tuple"):
-        return tuple(part.strip() for part in raw.split(",") if part.strip())
-    if kind == "str | None":
-        return raw or None
-    return raw
+def _address(value: str) -> None:
+    try:
+        parse_address("address", value)
+    except SettingsError as exc:
+        raise ValueError(str(exc).removeprefix("address: ")) from None
+
+
+# -- names and messages -----------------------------------------------------------
+
+
+def env_name(field: str) -> str:
+    return ENV_PREFIX + field.upper()
+
+
+def flag_of(field: str) -> Flag:
+    """The field's :class:`Flag` with its defaults filled in."""
+    info = Settings.model_fields[field]
+    found = next((m for m in info.metadata if isinstance(m, Flag)), Flag())
+    name = found.name or "--" + field.replace("_", "-")
+    off = found.off or ("--no-" + name[2:] if is_switch(info) else "")
+    return Flag(name, found.metavar, off, found.bridge, found.group)
+
+
+def is_switch(info: FieldInfo) -> bool:
+    return info.annotation is bool
+
+
+def is_list(info: FieldInfo) -> bool:
+    return info.annotation == tuple[str, ...]
+
+
+def option(field: str) -> str:
+    """``--flag (CELERY_STATUS_VAR)``: how messages name a setting."""
+    return f"{flag_of(field).name} ({env_name(field)})"
+
+
+_SECRET_FIELDS = {"tokens"}
+
+
+def _shown(field: str, value: Any) -> str:
+    if field in _SECRET_FIELDS:
+        return "(value hidden)"
+    if isinstance(value, str):
+        text = mask_url(value) if field == "broker_url" else value
+        return repr(text if len(text) <= 80 else text[:77] + "...")
+    return repr(value)
+
+
+def describe(exc: ValidationError, origins: Mapping[str, str] | None = None) -> str:
+    """One line for all of *exc*'s errors, each naming the setting's flag and variable."""
+    parts: list[str] = []
+    for error in exc.errors(include_url=False):
+        message = str(error["msg"]).removeprefix("Value error, ").removeprefix("Input should be ")
+        if message and not message.startswith(("must ", "expected ")) and error["type"] != "value_error":
+            message = "must be " + message
+        loc = error.get("loc") or ()
+        field = str(loc[0]) if loc else ""
+        where = f" (from {origins[field]})" if origins and field in origins else ""
+        if error["type"] == "extra_forbidden":
+            parts.append(f"unknown setting {field!r}{where}")
+        elif field in Settings.model_fields:
+            got = "" if "got " in message else f", got {_shown(field, error.get('input'))}"
+            parts.append(f"{option(field)}: {message}{got}{where}")
+        else:
+            parts.append(message)
+    return "; ".join(parts)
+
+
+# -- the settings file ---------------------------------------------------------------
+
+
+def read_config_file(path: str) -> dict[str, Any]:
+    """Top-level ``field_name = value`` pairs of a TOML file (``--config``)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SettingsError(f"--config ({CONFIG_ENV}): cannot read {path!r}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise SettingsError(f"--config ({CONFIG_ENV}): {path!r} is not UTF-8 text") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"--config ({CONFIG_ENV}): {path!r} is not valid TOML: {exc}") from None
+    for key, value in data.items():
+        if isinstance(value, dict):
+            raise SettingsError(
+                f"--config ({CONFIG_ENV}): {path!r}: [{key}] tables are not settings; write top-level "
+                "field = value pairs (see docs/settings.md)"
+            )
+    return data
+
+
+__all__ = [
+    "CONFIG_ENV",
+    "DEFAULT_BROKER_URL",
+    "DEFAULT_GRPC_ADDRESS",
+    "DEFAULT_HTTP_ADDRESS",
+    "ENV_PREFIX",
+    "GROUPS",
+    "Flag",
+    "Settings",
+    "SettingsError",
+    "check_origin",
+    "describe",
+    "env_name",
+    "flag_of",
+    "is_list",
+    "is_loopback",
+    "is_switch",
+    "option",
+    "parse_address",
+    "read_config_file",
+]

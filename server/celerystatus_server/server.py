@@ -6,7 +6,7 @@ import asyncio
 import logging
 import secrets
 import signal
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import grpc
@@ -17,12 +17,13 @@ from celerystatus.v1 import celery_status_pb2 as pb
 from celerystatus.v1 import celery_status_pb2_grpc as pb_grpc
 
 from .collector import Collector
-from .config import Settings, SettingsError, parse_address
+from .config import Settings, parse_address
 from .security import logs
 from .security.grpc_auth import SecurityInterceptor
 from .security.policy import SecurityPolicy, policy_from_settings
 from .service import CeleryStatusServicer
 from .snapshot import SnapshotStore
+from .startup import bind_error, check_bindable, load_server_tls
 
 log = logging.getLogger(__name__)
 
@@ -45,22 +46,17 @@ def _format_address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def _read(path: str, what: str) -> bytes:
-    try:
-        return Path(path).read_bytes()
-    except OSError as exc:
-        raise SettingsError(f"cannot read the {what} {path!r}: {exc.strerror}") from None
-
-
 def server_credentials(settings: Settings) -> grpc.ServerCredentials | None:
-    """TLS from the certificate files; client certificates required when a client CA is set."""
-    if not settings.tls_cert or not settings.tls_key:
+    """TLS from the certificate files; client certificates required when a client CA is set.
+
+    Raises :class:`SettingsError` naming the flag when a file is missing, is not PEM, or the key
+    does not belong to the certificate (gRPC itself would only say "Failed to bind").
+    """
+    tls = load_server_tls(settings.tls_cert, settings.tls_key, settings.tls_client_ca)
+    if tls is None:
         return None
-    key = _read(settings.tls_key, "TLS key")
-    cert = _read(settings.tls_cert, "TLS certificate")
-    client_ca = _read(settings.tls_client_ca, "client CA") if settings.tls_client_ca else None
     return grpc.ssl_server_credentials(
-        [(key, cert)], root_certificates=client_ca, require_client_auth=client_ca is not None
+        [(tls.key, tls.cert)], root_certificates=tls.client_ca, require_client_auth=tls.client_ca is not None
     )
 
 
@@ -104,12 +100,16 @@ class StatusServer:
             server,
         )
         address = _format_address(host, port)
-        if credentials is not None:
-            self.grpc_port = server.add_secure_port(address, credentials)
-        else:
-            self.grpc_port = server.add_insecure_port(address)
+        check_bindable("grpc_address", host, port)
+        try:
+            if credentials is not None:
+                self.grpc_port = server.add_secure_port(address, credentials)
+            else:
+                self.grpc_port = server.add_insecure_port(address)
+        except RuntimeError:  # grpcio raises "Failed to bind" where older versions returned 0
+            self.grpc_port = 0
         if self.grpc_port == 0:
-            raise OSError(f"cannot bind gRPC address {settings.grpc_address}")
+            raise bind_error("grpc_address", host, port)
         connect_host = "127.0.0.1" if host in {"0.0.0.0", "", "::"} else host
         self.grpc_target = _format_address(connect_host, self.grpc_port)
         bridge_target = self.grpc_target
@@ -123,11 +123,21 @@ class StatusServer:
             bridge_target = f"127.0.0.1:{internal_port}"
         await server.start()
         self._server = server
+        try:
+            await self._start_bridge(bridge_target, bridge_token)
+        except BaseException:
+            await self.stop(grace=0)
+            raise
+        # The collector starts once both ports are bound, so a start-up failure leaves no thread behind.
         self.collector.start()
         # Health reflects this process only: a Celery outage is data, not a reason to
         # restart the status service.
         for name in ("", SERVICE_NAME):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        log.info("celery-status gRPC on %s", self.grpc_target)
+
+    async def _start_bridge(self, bridge_target: str, bridge_token: str | None) -> None:
+        settings = self.settings
         if settings.http_address:
             from .bridge import BridgeSecurity, BridgeServer
 
@@ -147,7 +157,6 @@ class StatusServer:
             )
             await self.bridge.start()
             self.http_port = self.bridge.port
-        log.info("celery-status gRPC on %s", self.grpc_target)
 
     async def stop(self, grace: float = 2.0) -> None:
         for name in ("", SERVICE_NAME):
@@ -167,13 +176,15 @@ class StatusServer:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
-    async def serve_forever(self) -> None:
-        """Run until SIGINT/SIGTERM, then shut down gracefully."""
+    async def serve_forever(self, ready: Callable[[StatusServer], None] | None = None) -> None:
+        """Run until SIGINT/SIGTERM, then shut down gracefully; *ready* is called once both ports are bound."""
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         await self.start()
+        if ready is not None:
+            ready(self)
         try:
             await stop.wait()
         finally:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celerystatus.v1 import celery_status_pb2 as pb
 from celerystatus_server import assemble, search
-from celerystatus_server.redact import mask_text, mask_url
+from celerystatus_server.urls import mask_text, mask_url
 
 STATS = {
     "total": {"tasks.evaluate_code": 1500, "tasks.cleanup_old_evaluations": 23},

@@ -19,6 +19,7 @@ import uvicorn
 
 from ..config import DEFAULT_HTTP_ADDRESS, SettingsError, parse_address
 from ..security import logs
+from ..startup import bind_listener, load_server_tls
 from .app import create_app
 from .backend import Timeouts
 from .security import MAX_WS_MESSAGE, BridgeSecurity
@@ -50,6 +51,7 @@ class BridgeServer:
         self.target = target
         self.host, self.port = parse_address("http address", http_address)
         self.tls = bool(tls_cert)
+        self._tls_files = (tls_cert, tls_key)
         self._app = create_app(
             target,
             timeouts=timeouts,
@@ -85,18 +87,23 @@ class BridgeServer:
         return f"{'https' if self.tls else 'http'}://{host}:{self.port}"
 
     async def start(self) -> None:
-        """Bind and start serving; raises OSError when the address cannot be bound."""
+        """Bind and start serving; raises SettingsError naming the flag when the address or TLS files are unusable."""
         config = self._server.config
         if not config.loaded:
+            # uvicorn would raise a bare ssl.SSLError for a bad file.
+            load_server_tls(*self._tls_files)
             config.load()
         # What uvicorn's serve() does before startup(); serve() itself would
-        # run its own main loop and turn failures into a process exit.
+        # run its own main loop and turn failures into a process exit. The socket is
+        # bound here so that a busy port is one error naming the flag, not uvicorn's log line and exit.
+        sock = bind_listener("http_address", self.host, self.port)
         self._server.lifespan = config.lifespan_class(config)
         try:
-            await self._server.startup()
+            await self._server.startup(sockets=[sock])
         except SystemExit as exc:
-            # uvicorn reports bind and lifespan failures by exiting; inside a
+            # uvicorn reports lifespan failures by exiting; inside a
             # shared process that must become an ordinary error.
+            sock.close()
             raise OSError(f"cannot start the bridge on {self.host}:{self.port}") from exc
         if self._server.should_exit or not self._server.started:
             raise OSError(f"cannot start the bridge on {self.host}:{self.port}")
@@ -144,7 +151,10 @@ def run_bridge(target: str, http_address: str = DEFAULT_HTTP_ADDRESS, **options:
 
     try:
         asyncio.run(main())
-    except (OSError, SettingsError) as exc:
+    except SettingsError as exc:
+        print(f"celery-status bridge: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
         print(f"celery-status bridge: {exc}", file=sys.stderr)
         return 1
     return 0

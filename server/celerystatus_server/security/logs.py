@@ -11,7 +11,7 @@ import logging
 import threading
 from typing import Any
 
-from ..redact import mask_text
+from ..urls import mask_text
 
 _lock = threading.Lock()
 _installed = False
