@@ -38,7 +38,7 @@ def transport_name(url: str) -> str:
     scheme = url.split("://", 1)[0].lower()
     if scheme in {"amqp", "amqps", "pyamqp"}:
         return "amqp"
-    if scheme in {"redis", "rediss", "sentinel"}:
+    if scheme in {"redis", "rediss", "sentinel", "redis+socket"}:
         return "redis"
     return scheme
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 MASK = "***"
 
@@ -39,6 +39,8 @@ def mask_url(url: str) -> str:
         port = parts.port
     except ValueError:
         return mask_text(url)
+    if "://" not in url:
+        return mask_text(url)
     query = _SECRET_PARAM.sub(lambda m: f"{m['key']}{MASK}" if m["value"] else m["key"], parts.query)
     if parts.password is None:
         netloc = parts.netloc
@@ -50,7 +52,13 @@ def mask_url(url: str) -> str:
         netloc = f"{user}:{MASK}@{host}"
         if port is not None:
             netloc += f":{port}"
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    # Built by hand: urlunsplit turns redis+socket:///path into redis+socket:/path.
+    masked = f"{parts.scheme}://{netloc}{parts.path}"
+    if query or "?" in url:
+        masked += f"?{query}"
+    if parts.fragment:
+        masked += f"#{parts.fragment}"
+    return masked
 
 
 def mask_text(text: str) -> str:
@@ -70,7 +78,7 @@ def check_broker_url(url: str) -> None:
 
 def _check_one(url: str) -> None:
     masked = mask_url(url)
-    shown = masked if MASK in masked else url  # urlunsplit would show 'redis://' as 'redis:'
+    shown = masked if MASK in masked else url
     shown = shown if len(shown) <= 120 else shown[:117] + "..."
     if not url or any(c.isspace() for c in url):
         raise ValueError(f"not a broker URL: {shown!r}")
