@@ -237,7 +237,7 @@ def test_constructor_ignores_the_environment(monkeypatch: pytest.MonkeyPatch) ->
 def test_settings_are_frozen() -> None:
     settings = Settings()
     with pytest.raises(ValueError):
-        settings.refresh_interval = 1  # type: ignore[misc]
+        settings.refresh_interval = 1
     assert settings.with_(refresh_interval=1).refresh_interval == 1
 
 

@@ -128,5 +128,5 @@ def test_collector_works_over_redis_socket(redis_on_a_socket: Path, worker_facto
         )
     finally:
         collector.stop()
-    assert [q.name for q in status.queues if q.name == "sockq"] == ["sockq"]
+    assert status and [q.name for q in status.queues if q.name == "sockq"] == ["sockq"]
     assert mask_url(url).endswith("?password=***")
