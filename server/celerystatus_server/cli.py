@@ -42,6 +42,7 @@ def _serve(args: argparse.Namespace) -> int:
     from .security.exposure import check_exposure
     from .security.tokens import TokenError
     from .server import StatusServer, server_credentials
+    from .startup import ListenError
 
     try:
         settings = settings_from_args(args, "serve")
@@ -61,7 +62,7 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         # The banner is printed once both ports are bound, so a script may wait for it.
         asyncio.run(server.serve_forever(ready=_banner))
-    except SettingsError as exc:
+    except (SettingsError, ListenError) as exc:
         print(f"celery-status: {exc}", file=sys.stderr)
         return 2
     return 0

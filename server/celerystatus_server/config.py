@@ -4,6 +4,12 @@ Every setting is one field of :class:`Settings`: its type and bounds, its defaul
 (the field's description) and its command-line spelling (a :class:`Flag` in the field's metadata).
 The environment variable is ``CELERY_STATUS_`` + the field name in capitals. The command-line flags,
 the settings reference in docs/settings.md and the error messages are all derived from here.
+
+To add a setting: add a field below with a bounded type (``Seconds``, ``Count``, ... or your own
+``Annotated[...]``), ``Field(default, description=...)`` (the help text), and a ``Flag(...)`` only when
+the flag is not ``--field-name``, needs a metavar, or also belongs to ``celery-status bridge``. Then
+regenerate the reference: ``python -m celerystatus_server.flags > docs/settings.md``. The tests in
+tests/core/test_settings.py cover a new numeric field (nan, inf, negatives, zero, garbage) by themselves.
 """
 
 from __future__ import annotations
@@ -144,15 +150,11 @@ def _comma_list(value: Any) -> Any:
     return value
 
 
-Seconds = Annotated[
-    float, BeforeValidator(_number), Field(gt=0, le=ONE_DAY, allow_inf_nan=False)
-]
-SecondsOrOff = Annotated[
-    float, BeforeValidator(_number), Field(ge=0, le=ONE_DAY, allow_inf_nan=False)
-]
-PerSecond = Annotated[
-    float, BeforeValidator(_number), Field(ge=0, allow_inf_nan=False)
-]
+Seconds = Annotated[float, BeforeValidator(_number), Field(gt=0, le=ONE_DAY, allow_inf_nan=False)]
+#: A duration where 0 means "off" or "no floor".
+SecondsOrOff = Annotated[float, BeforeValidator(_number), Field(ge=0, le=ONE_DAY, allow_inf_nan=False)]
+#: A rate or a burst, where 0 means "no limit".
+PerSecond = Annotated[float, BeforeValidator(_number), Field(ge=0, allow_inf_nan=False)]
 Count = Annotated[int, BeforeValidator(_number), Field(ge=1, le=1_000_000)]
 Switch = Annotated[bool, BeforeValidator(_empty_is_false)]
 Text = Annotated[str | None, BeforeValidator(_empty_is_none)]

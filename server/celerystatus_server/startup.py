@@ -14,7 +14,11 @@ from pathlib import Path
 
 from .config import SettingsError, option
 
-__all__ = ["ServerTLS", "bind_error", "bind_listener", "check_bindable", "load_server_tls"]
+__all__ = ["ListenError", "ServerTLS", "bind_error", "bind_listener", "check_bindable", "load_server_tls"]
+
+
+class ListenError(OSError):
+    """An address the server cannot listen on; the message is one line naming the setting and the cause."""
 
 
 @dataclass(frozen=True)
@@ -73,13 +77,16 @@ def load_server_tls(cert: str | None, key: str | None, client_ca: str | None = N
 
 
 def bind_listener(field: str, host: str, port: int) -> socket.socket:
-    """A listening-ready TCP socket bound to *host*:*port*; raises :class:`SettingsError` naming *field*."""
+    """A listening-ready TCP socket bound to *host*:*port*; raises :class:`ListenError` naming *field*."""
     try:
         infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except socket.gaierror as exc:
-        raise SettingsError(f"{option(field)}: cannot resolve {host!r}: {exc.strerror}") from None
+        raise ListenError(f"{option(field)}: cannot resolve {host!r}: {exc.strerror}") from None
     family, kind, proto, _, address = infos[0]
-    sock = socket.socket(family, kind, proto)
+    try:
+        sock = socket.socket(family, kind, proto)
+    except OSError as exc:
+        raise ListenError(f"{option(field)}: cannot listen on {host}:{port}: {exc.strerror}") from None
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if family == socket.AF_INET6:
@@ -88,30 +95,25 @@ def bind_listener(field: str, host: str, port: int) -> socket.socket:
         sock.set_inheritable(True)
     except OSError as exc:
         sock.close()
-        raise SettingsError(f"{option(field)}: cannot listen on {host}:{port}: {exc.strerror}") from None
+        raise ListenError(f"{option(field)}: cannot listen on {host}:{port}: {exc.strerror}") from None
     return sock
 
 
 def check_bindable(field: str, host: str, port: int) -> None:
-    """Raise :class:`SettingsError` naming *field* if *host*:*port* cannot be bound right now.
+    """Raise :class:`ListenError` naming *field* if *host*:*port* cannot be bound right now.
 
     Asked before gRPC binds, because gRPC's own failure is a log line of the C core plus "Failed to bind".
     """
     if not port:
         return
-    try:
-        with bind_listener(field, host, port):
-            pass
-    except SettingsError:
-        raise
-    except OSError:  # an address the plain socket cannot take: let gRPC decide
+    with bind_listener(field, host, port):
         pass
 
 
-def bind_error(field: str, host: str, port: int) -> SettingsError:
+def bind_error(field: str, host: str, port: int) -> ListenError:
     """A failed gRPC bind as one line: the cause found by binding a plain socket the same way."""
     try:
         check_bindable(field, host, port)
-    except SettingsError as exc:
+    except ListenError as exc:
         return exc
-    return SettingsError(f"{option(field)}: cannot listen on {host}:{port}: refused by the gRPC runtime")
+    return ListenError(f"{option(field)}: cannot listen on {host}:{port}: refused by the gRPC runtime")

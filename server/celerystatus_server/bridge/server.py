@@ -19,7 +19,7 @@ import uvicorn
 
 from ..config import DEFAULT_HTTP_ADDRESS, SettingsError, parse_address
 from ..security import logs
-from ..startup import bind_listener, load_server_tls
+from ..startup import ListenError, bind_listener, load_server_tls
 from .app import create_app
 from .backend import Timeouts
 from .security import MAX_WS_MESSAGE, BridgeSecurity
@@ -87,7 +87,7 @@ class BridgeServer:
         return f"{'https' if self.tls else 'http'}://{host}:{self.port}"
 
     async def start(self) -> None:
-        """Bind and start serving; raises SettingsError naming the flag when the address or TLS files are unusable."""
+        """Bind and start serving; raises ListenError (an OSError) or SettingsError naming the flag."""
         config = self._server.config
         if not config.loaded:
             # uvicorn would raise a bare ssl.SSLError for a bad file.
@@ -151,7 +151,7 @@ def run_bridge(target: str, http_address: str = DEFAULT_HTTP_ADDRESS, **options:
 
     try:
         asyncio.run(main())
-    except SettingsError as exc:
+    except (SettingsError, ListenError) as exc:
         print(f"celery-status bridge: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
