@@ -154,3 +154,17 @@ def test_banner_comes_once_both_ports_are_bound_and_a_broker_down_is_data() -> N
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "fragment"),
+    [
+        (["--refresh-interval", "nan"], {}, "--refresh-interval (CELERY_STATUS_REFRESH_INTERVAL): must be a finite"),
+        ([], {"CELERY_STATUS_RATE_BURST": "nan"}, "--rate-burst (CELERY_STATUS_RATE_BURST): must be a finite"),
+        (["--refresh-interval", "inf"], {}, "must be a finite number"),
+        ([], {"CELERY_STATUS_MAX_STREAMS": "0"}, "--max-streams (CELERY_STATUS_MAX_STREAMS)"),
+    ],
+)
+def test_bad_numbers_through_the_installed_command(args: list[str], env: dict[str, str], fragment: str) -> None:
+    # The same rule the in-process tests check for every numeric setting, through the console script.
+    _assert_one_line(_run("serve", "--disabled", *args, env=env), fragment)
