@@ -93,16 +93,21 @@ def settings_from_args(args: argparse.Namespace, command: str = "serve") -> Sett
 # -- docs/settings.md ------------------------------------------------------------------
 
 
+def _number(value: object) -> str:
+    number = float(value)  # type: ignore[arg-type]
+    return str(int(number)) if number.is_integer() else f"{number:g}"
+
+
 def _bounds(name: str) -> str:
     info = Settings.model_fields[name]
     parts: list[str] = []
     for meta in info.metadata:
         if isinstance(meta, annotated_types.Gt):
-            parts.append(f"> {meta.gt:g}")
+            parts.append(f"> {_number(meta.gt)}")
         elif isinstance(meta, annotated_types.Ge):
-            parts.append(f">= {meta.ge:g}")
+            parts.append(f">= {_number(meta.ge)}")
         elif isinstance(meta, annotated_types.Le):
-            parts.append(f"<= {meta.le:g}")
+            parts.append(f"<= {_number(meta.le)}")
     if info.annotation is float:
         return "number " + ", ".join(parts) if parts else "number"
     if info.annotation is int:

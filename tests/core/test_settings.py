@@ -246,6 +246,15 @@ def test_settings_reference_is_in_step_with_the_model() -> None:
     assert (ROOT / "docs" / "settings.md").read_text() == reference_markdown()
 
 
+def test_the_documented_example_file_loads(tmp_path: Path) -> None:
+    text = (ROOT / "docs" / "settings.md").read_text()
+    example = text.split("```toml\n", 1)[1].split("```", 1)[0]
+    config = tmp_path / "celery-status.toml"
+    config.write_text(example)
+    loaded = Settings.load(config_file=str(config))
+    assert loaded.queues == ("default", "reports") and loaded.grpc_address == "0.0.0.0:50051"
+
+
 def test_readme_names_every_setting() -> None:
     readme = (ROOT / "README.md").read_text()
     assert "docs/settings.md" in readme and "--config" in readme
