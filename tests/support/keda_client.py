@@ -53,8 +53,8 @@ class KedaContract:
         }
         return cls(file, classes)
 
-    def new(self, name: str, **fields: Any) -> Any:
-        return self.classes[name](**fields)
+    def new(self, message: str, /, **fields: Any) -> Any:
+        return self.classes[message](**fields)
 
 
 class KedaScalerClient:
