@@ -8,6 +8,9 @@ from typing import Any
 
 import grpc
 import pytest
+from google.protobuf import descriptor_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from celerystatus.v1 import celery_status_pb2 as pb
 from celerystatus_server.config import Settings
@@ -219,3 +222,20 @@ def test_mutual_tls_is_how_keda_authenticates(
     with grpc.secure_channel(server.grpc_target, grpc.ssl_channel_credentials(root)) as channel:
         code, _ = _code(lambda: KedaScalerClient(channel, keda_contract).is_active({}, timeout=3))
         assert code == grpc.StatusCode.UNAVAILABLE
+
+
+def test_health_and_reflection_list_the_scaler(server: StatusServer) -> None:
+    with grpc.insecure_channel(server.grpc_target) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        reply = health.Check(health_pb2.HealthCheckRequest(service="externalscaler.ExternalScaler"), timeout=2)
+        assert reply.status == health_pb2.HealthCheckResponse.SERVING
+        requests = [
+            reflection_pb2.ServerReflectionRequest(list_services=""),
+            reflection_pb2.ServerReflectionRequest(file_containing_symbol="externalscaler.ExternalScaler"),
+        ]
+        reflection = reflection_pb2_grpc.ServerReflectionStub(channel)
+        answers = list(reflection.ServerReflectionInfo(iter(requests), timeout=5))
+    names = {s.name for s in answers[0].list_services_response.service}
+    assert {"externalscaler.ExternalScaler", "celerystatus.v1.CeleryStatusService"} <= names
+    (serialized,) = answers[1].file_descriptor_response.file_descriptor_proto
+    assert descriptor_pb2.FileDescriptorProto.FromString(serialized).package == "externalscaler"
