@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from celerystatus.models import CeleryStatus, Task, TaskState, WorkerStats
-from celerystatus.scaling import DEFAULT_CONCURRENCY, ClusterLoad, desired_workers
+from celerystatus.scaling import DEFAULT_CONCURRENCY, DEFAULT_TARGET_UTILISATION, ClusterLoad, desired_workers
 
 __all__ = [
     "Finding",
@@ -284,7 +284,7 @@ def scaling_advice(
     min_workers: int,
     max_workers: int,
     *,
-    target_utilisation: float = 0.8,
+    target_utilisation: float = DEFAULT_TARGET_UTILISATION,
     scale_down_below: float = 0.3,
     default_concurrency: int = DEFAULT_CONCURRENCY,
     max_step: int | None = None,

@@ -27,6 +27,7 @@ from celerystatus.models import CeleryStatus, TaskState
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
+    "DEFAULT_TARGET_UTILISATION",
     "ClusterLoad",
     "ScalingMetric",
     "desired_workers",
@@ -35,6 +36,9 @@ __all__ = [
 #: Tasks per worker assumed while no worker is live to tell its pool size
 #: (Celery's default concurrency is the CPU count; 4 is a common pod size).
 DEFAULT_CONCURRENCY = 4
+#: Share of the pool ``scaling_advice`` (and ``celery_workers_desired``) plans
+#: to keep busy, leaving headroom for bursts between two decisions.
+DEFAULT_TARGET_UTILISATION = 0.8
 
 
 class ScalingMetric(str, enum.Enum):
