@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -239,3 +240,12 @@ def test_health_and_reflection_list_the_scaler(server: StatusServer) -> None:
     assert {"externalscaler.ExternalScaler", "celerystatus.v1.CeleryStatusService"} <= names
     (serialized,) = answers[1].file_descriptor_response.file_descriptor_proto
     assert descriptor_pb2.FileDescriptorProto.FromString(serialized).package == "externalscaler"
+
+
+def test_a_snapshot_too_old_is_not_trusted(server: StatusServer, keda: KedaScalerClient) -> None:
+    # A collector stuck without publishing leaves an ever older "good" snapshot.
+    assert keda.desired({}) == CANNED_DESIRED
+    server.store.publish(canned(active_tasks=0), observed_monotonic=time.monotonic() - 3600)
+    assert keda.desired({}) == CANNED_DESIRED, "held, not recomputed from the old snapshot"
+    code, details = _code(lambda: keda.desired({"metric": "waiting"}))
+    assert code == grpc.StatusCode.UNAVAILABLE and "old" in details
