@@ -22,6 +22,7 @@ from tests.security.certs import CertificateAuthority
 from tests.support.keda_client import KedaContract, KedaScalerClient, StreamRecorder
 from tests.support.server import running_server
 from tests.support.waiting import wait_for
+from tests.support.workers import REPO_ROOT
 
 VIEWER_TOKEN = "keda-viewer-token-0123456789"
 TOKENS = f"{hash_token(VIEWER_TOKEN)}:viewer:dashboard"
@@ -249,3 +250,24 @@ def test_a_snapshot_too_old_is_not_trusted(server: StatusServer, keda: KedaScale
     assert keda.desired({}) == CANNED_DESIRED, "held, not recomputed from the old snapshot"
     code, details = _code(lambda: keda.desired({"metric": "waiting"}))
     assert code == grpc.StatusCode.UNAVAILABLE and "old" in details
+
+
+async def test_the_documented_autoscaler_loop_runs_on_the_sdk(server: StatusServer) -> None:
+    """docs/autoscaling.md's loop for teams without KEDA, as written, against the canned cluster."""
+    text = (REPO_ROOT / "docs" / "autoscaling.md").read_text(encoding="utf-8")
+    section = text.split("## Without KEDA", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    assert code.rstrip().endswith("asyncio.run(main())")
+    namespace: dict[str, Any] = {"__name__": "autoscaler_example"}
+    exec(compile(code.rstrip().removesuffix("asyncio.run(main())"), "autoscaling.md", "exec"), namespace)
+    calls: list[dict[str, int]] = []
+    namespace["scale_celery_workers"] = lambda **change: calls.append(change)
+    from celerystatus.aio import AsyncCeleryStatusClient
+
+    async with AsyncCeleryStatusClient(server.grpc_target) as client:
+        # 2 workers of 2 slots, demand 4 (1 active + 3 waiting): ceil(4 / 1.6) = 3 workers.
+        await namespace["check_and_scale"](client)
+        assert calls == [{"increase": 1}]
+        server.store.publish(canned(stale=True, error="round timed out"))
+        await namespace["check_and_scale"](client)
+        assert calls == [{"increase": 1}], "a stale snapshot changes nothing"
