@@ -8,11 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import httpx
 import pytest
 from google.protobuf import descriptor_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from prometheus_client.parser import text_string_to_metric_families
 
+from celerystatus import CeleryStatusClient
 from celerystatus.v1 import celery_status_pb2 as pb
 from celerystatus_server.config import Settings
 from celerystatus_server.security.tokens import hash_token
@@ -271,3 +274,22 @@ async def test_the_documented_autoscaler_loop_runs_on_the_sdk(server: StatusServ
         server.store.publish(canned(stale=True, error="round timed out"))
         await namespace["check_and_scale"](client)
         assert calls == [{"increase": 1}], "a stale snapshot changes nothing"
+
+
+def test_gauge_scaler_and_sdk_agree(start: Callable[..., StatusServer], keda_contract: KedaContract) -> None:
+    """One computation: the same snapshot gives the same count through /metrics, KEDA and the SDK."""
+    server = start(http_address="127.0.0.1:0")
+
+    def gauge() -> float | None:
+        text = httpx.get(f"http://127.0.0.1:{server.http_port}/metrics", timeout=5).text
+        values = {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples}
+        return values.get("celery_workers_desired") if values.get("celery_workers") == 2 else None
+
+    from_metrics = wait_for(gauge, timeout=15, message="bridge has the canned snapshot")
+    with grpc.insecure_channel(server.grpc_target) as channel:
+        # saturation with a target of 0.8 is scaling_advice's default utilisation.
+        from_keda = KedaScalerClient(channel, keda_contract).desired({"metric": "saturation", "targetPerWorker": "0.8"})
+    with CeleryStatusClient(server.grpc_target) as sdk:
+        from_sdk = sdk.scaling_advice(0, 100).desired_workers
+    # 2 workers of 2 slots, demand 4: ceil(4 / (2 * 0.8)) = 3.
+    assert from_metrics == from_keda == from_sdk == 3
