@@ -54,6 +54,10 @@ class Untrusted(Exception):
     """The latest snapshot cannot be used; the message says why."""
 
 
+class Unmeasured(Exception):
+    """The trigger names queues whose depth this server does not measure."""
+
+
 class LoadReader:
     """Cluster loads from the latest snapshot, converted once per snapshot."""
 
@@ -88,6 +92,15 @@ class LoadReader:
             self._status = CeleryStatus.from_proto(snap.status)
             self._loads = {}
             self._version = snap.version
+        if query.queues:
+            measured = {q.name for q in self._status.queues}
+            missing = [name for name in query.queues if name not in measured]
+            if missing:
+                # Reading them as empty would keep a ScaledObject at zero forever.
+                raise Unmeasured(
+                    f"scalerMetadata.queues: {', '.join(missing)} not measured by this server: no live worker"
+                    " consumes it and the server was not told about it (--queue NAME, or --app)"
+                )
         load = self._loads.get(query.queues)
         if load is None:
             load = self._loads[query.queues] = ClusterLoad.of(self._status, query.queues)
@@ -100,6 +113,10 @@ class ExternalScalerServicer(pb_grpc.ExternalScalerServicer):
         self._store = store
         self._reader = LoadReader(store, max_age)
         self._held: OrderedDict[ScalerQuery, Reading] = OrderedDict()
+
+    @staticmethod
+    async def _unmeasured(context: grpc.aio.ServicerContext, exc: Unmeasured) -> None:
+        await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
 
     async def _query(self, ref: pb.ScaledObjectRef, context: grpc.aio.ServicerContext) -> ScalerQuery:
         try:
@@ -131,7 +148,11 @@ class ExternalScalerServicer(pb_grpc.ExternalScalerServicer):
 
     async def IsActive(self, request: pb.ScaledObjectRef, context: grpc.aio.ServicerContext) -> pb.IsActiveResponse:
         query = await self._query(request, context)
-        active, reason = self._active(query)
+        try:
+            active, reason = self._active(query)
+        except Unmeasured as exc:
+            await self._unmeasured(context, exc)
+            raise AssertionError("unreachable") from None
         if active is None:
             await context.abort(grpc.StatusCode.UNAVAILABLE, f"not deciding: {reason}")
         return pb.IsActiveResponse(result=bool(active))
@@ -143,7 +164,11 @@ class ExternalScalerServicer(pb_grpc.ExternalScalerServicer):
         snap = self._store.latest()
         sent: bool | None = None
         while True:
-            active, _ = self._active(query, snap)
+            try:
+                active, _ = self._active(query, snap)
+            except Unmeasured:
+                # The polled methods report it; a worker consuming the queue may still come.
+                active = None
             if active is not None and active != sent:
                 yield pb.IsActiveResponse(result=active)
                 sent = active
@@ -171,6 +196,9 @@ class ExternalScalerServicer(pb_grpc.ExternalScalerServicer):
             )
         try:
             reading = self._read(query)
+        except Unmeasured as exc:
+            await self._unmeasured(context, exc)
+            raise AssertionError("unreachable") from None
         except Untrusted as exc:
             held = self.held(query)
             if held is None:

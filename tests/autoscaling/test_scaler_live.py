@@ -28,7 +28,8 @@ NOT_YET = (grpc.RpcError,)  # UNAVAILABLE until the first round is in
 def server(redis_url: str, worker_factory: WorkerFactory) -> Iterator[StatusServer]:
     # One pool slot: every task beyond the first waits.
     worker_factory("keda1", concurrency=1)
-    settings = Settings(broker_url=redis_url, grpc_address="127.0.0.1:0", refresh_interval=INTERVAL)
+    # "spare" is measured (--queue) but consumed by nobody.
+    settings = Settings(broker_url=redis_url, grpc_address="127.0.0.1:0", refresh_interval=INTERVAL, queues=("spare",))
     with running_server(settings) as srv:
         yield srv
 
@@ -72,9 +73,14 @@ def test_backlog_activity_and_stream_follow_the_cluster(
         assert keda.desired({"metric": "saturation", "targetPerWorker": "0.5"}) == 6
         assert keda.is_active({"metric": "saturation", "activationThreshold": "2.5"}) is True
         assert keda.is_active({"activationThreshold": "3"}) is False
-        assert keda.desired({"queues": "nobody-consumes-this"}) == 0
-        assert keda.is_active({"queues": "nobody-consumes-this"}) is False
+        assert keda.desired({"queues": "spare"}) == 0
+        assert keda.is_active({"queues": "spare"}) is False
         assert keda.desired({"queues": "celery"}) == 3
+        # A queue the server does not measure would read as empty forever: refused instead.
+        with pytest.raises(grpc.RpcError) as info:
+            keda.desired({"queues": "celery,unheard-of"})
+        assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert "unheard-of" in (info.value.details() or "")
 
         # The SDK answers from the same computation: at full utilisation and
         # without a max, scaling_advice wants what the scaler reports.
