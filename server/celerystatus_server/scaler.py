@@ -45,9 +45,7 @@ class Reading:
     """One query's answer from one snapshot."""
 
     desired: int
-    value: float
     active: bool
-    version: int
 
 
 class Untrusted(Exception):
@@ -104,7 +102,7 @@ class LoadReader:
         load = self._loads.get(query.queues)
         if load is None:
             load = self._loads[query.queues] = ClusterLoad.of(self._status, query.queues)
-        return Reading(query.desired(load), load.value(query.metric), query.active(load), snap.version)
+        return Reading(query.desired(load), query.active(load))
 
 
 class ExternalScalerServicer(pb_grpc.ExternalScalerServicer):
