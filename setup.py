@@ -1,7 +1,8 @@
 """Generates the protobuf and gRPC modules from protos/ before every build.
 
-The generated files are not committed; they land in sdk/celerystatus/v1/ so that
-editable installs and wheels import them the same way (``celerystatus.v1``).
+The generated files are not committed; they land in sdk/celerystatus/v1/ and
+sdk/celerystatus/keda/ so that editable installs and wheels import them the same
+way (``celerystatus.v1``, ``celerystatus.keda``).
 """
 
 from __future__ import annotations

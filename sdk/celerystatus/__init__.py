@@ -47,6 +47,7 @@ from celerystatus.models import (
     TaskState,
     WorkerStats,
 )
+from celerystatus.scaling import ClusterLoad, ScalingMetric
 
 __version__ = "0.1.0"
 
@@ -57,6 +58,7 @@ __all__ = [
     "CeleryStatus",
     "CeleryStatusClient",
     "CeleryStatusError",
+    "ClusterLoad",
     "DeadlineExceeded",
     "Finding",
     "FindingKind",
@@ -73,6 +75,7 @@ __all__ = [
     "RetryPolicy",
     "ScalingAction",
     "ScalingAdvice",
+    "ScalingMetric",
     "StatusView",
     "TLSConfig",
     "Task",

@@ -1,4 +1,4 @@
-"""Protobuf code generation for ``celerystatus.v1`` (build time only).
+"""Protobuf code generation for ``celerystatus.v1`` and ``celerystatus.keda`` (build time only).
 
 Runs grpcio-tools' bundled protoc with the mypy-protobuf plugins so that the
 generated modules come with ``.pyi`` stubs. The proto tree mirrors the Python

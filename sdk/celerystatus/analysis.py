@@ -10,12 +10,12 @@ answers are reproducible; it defaults to the current time.
 from __future__ import annotations
 
 import enum
-import math
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from celerystatus.models import CeleryStatus, Task, TaskState, WorkerStats
+from celerystatus.scaling import DEFAULT_CONCURRENCY, DEFAULT_TARGET_UTILISATION, ClusterLoad, desired_workers
 
 __all__ = [
     "Finding",
@@ -284,14 +284,15 @@ def scaling_advice(
     min_workers: int,
     max_workers: int,
     *,
-    target_utilisation: float = 0.8,
+    target_utilisation: float = DEFAULT_TARGET_UTILISATION,
     scale_down_below: float = 0.3,
-    default_concurrency: int = 4,
+    default_concurrency: int = DEFAULT_CONCURRENCY,
     max_step: int | None = None,
 ) -> ScalingAdvice:
     """Whether to add or remove workers, and how many.
 
-    Formula::
+    Formula (:func:`celerystatus.scaling.desired_workers`, the same
+    computation as the KEDA scaler and the ``celery_workers_desired`` gauge)::
 
         demand      = active_tasks + reserved_tasks + sum(queue messages)
         concurrency = mean max-concurrency of live workers
@@ -316,9 +317,10 @@ def scaling_advice(
         raise ValueError("need 0 <= min_workers <= max_workers")
     if not 0 < target_utilisation <= 1 or not 0 <= scale_down_below < target_utilisation:
         raise ValueError("need 0 <= scale_down_below < target_utilisation <= 1")
-    current = status.workers
-    capacity = sum(s.pool.max_concurrency for s in status.worker_stats.values())
-    demand = status.active_tasks + _backlog(status)
+    load = ClusterLoad.of(status)
+    current = load.workers
+    capacity = load.capacity
+    demand = load.backlog
 
     def advice(action: ScalingAction, desired: int, reason: str) -> ScalingAdvice:
         return ScalingAdvice(action, current, desired, reason, demand, capacity)
@@ -332,8 +334,7 @@ def scaling_advice(
     if current < min_workers:
         return advice(ScalingAction.UP, step_up(min_workers), f"{current} < min {min_workers}")
 
-    concurrency = capacity / current if current and capacity else float(default_concurrency)
-    desired = math.ceil(demand / (concurrency * target_utilisation))
+    desired = desired_workers(load, utilisation=target_utilisation, default_concurrency=default_concurrency)
     desired = max(min_workers, min(max_workers, desired))
     utilisation = demand / capacity if capacity else (1.0 if demand else 0.0)
     if desired > current:

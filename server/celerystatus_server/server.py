@@ -13,9 +13,11 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from celerystatus.keda import externalscaler_pb2_grpc as keda_grpc
 from celerystatus.v1 import celery_status_pb2 as pb
 from celerystatus.v1 import celery_status_pb2_grpc as pb_grpc
 
+from . import scaler
 from .collector import Collector
 from .config import Settings, parse_address
 from .security import logs
@@ -28,6 +30,8 @@ from .startup import bind_error, check_bindable, load_server_tls
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["CeleryStatusService"].full_name
+#: Every service of this server, behind the same credentials and limits.
+SERVED = (SERVICE_NAME, scaler.SERVICE_NAME)
 
 #: Requests are tiny; a large one is a mistake or an attack.
 MAX_RECEIVE_MESSAGE_BYTES = 64 * 1024
@@ -40,6 +44,11 @@ GRPC_OPTIONS = [
 
 #: Name of the in-process bridge's own credential (never in a tokens file).
 BRIDGE_PRINCIPAL = "internal:bridge"
+
+
+def trusted_snapshot_age(settings: Settings) -> float:
+    """Oldest snapshot the autoscaler acts on: three missed rounds mean the collector is stuck."""
+    return 3 * settings.refresh_interval + settings.round_deadline
 
 
 def _format_address(host: str, port: int) -> str:
@@ -72,6 +81,7 @@ class StatusServer:
         self.health = health.aio.HealthServicer()
         self._server: grpc.aio.Server | None = None
         self.servicer: CeleryStatusServicer | None = None
+        self.scaler: scaler.ExternalScalerServicer | None = None
         self.bridge: Any = None
         self.grpc_port: int = 0
         self.grpc_target: str = ""
@@ -94,9 +104,11 @@ class StatusServer:
             anonymous_sees_args=policy.anonymous_sees_args,
         )
         pb_grpc.add_CeleryStatusServiceServicer_to_server(self.servicer, server)
+        self.scaler = scaler.ExternalScalerServicer(self.store, max_age=trusted_snapshot_age(settings))
+        keda_grpc.add_ExternalScalerServicer_to_server(self.scaler, server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
-            (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
+            (*SERVED, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
             server,
         )
         address = _format_address(host, port)
@@ -132,7 +144,7 @@ class StatusServer:
         self.collector.start()
         # Health reflects this process only: a Celery outage is data, not a reason to
         # restart the status service.
-        for name in ("", SERVICE_NAME):
+        for name in ("", *SERVED):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         log.info("celery-status gRPC on %s", self.grpc_target)
 
@@ -159,7 +171,7 @@ class StatusServer:
             self.http_port = self.bridge.port
 
     async def stop(self, grace: float = 2.0) -> None:
-        for name in ("", SERVICE_NAME):
+        for name in ("", *SERVED):
             await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         if self.bridge is not None:
             await self.bridge.stop()

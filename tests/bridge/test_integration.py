@@ -91,6 +91,8 @@ async def test_real_cluster_through_the_bridge(
         }
         assert samples[("celery_workers", ())] == 2
         assert samples[("celery_connected", ())] == 1
+        # With a task running on one of 2 workers of -c 2 there is demand for at least one worker.
+        assert samples[("celery_workers_desired", ())] >= 1
         assert samples[("celery_active_tasks", ())] >= 1
         worker_totals = [k for k in samples if k[0] == "celery_worker_total"]
         assert len(worker_totals) == 2

@@ -125,6 +125,8 @@ async def test_metrics_parse_and_follow_the_snapshot(
         raise AssertionError(f"{name}{labels} not found")
 
     assert value("celery_workers") == 2
+    # 3 active + 3 waiting over 80% of the mean pool of 2: ceil(6 / 1.6)
+    assert value("celery_workers_desired") == 4
     assert value("celery_active_tasks") == 3
     assert value("celery_scheduled_tasks") == 1
     assert value("celery_reserved_tasks") == 0

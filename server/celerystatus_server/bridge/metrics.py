@@ -18,10 +18,20 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
+from celerystatus.models import CeleryStatus
+from celerystatus.scaling import DEFAULT_TARGET_UTILISATION, ClusterLoad, desired_workers
+
 from .hub import Snapshot, StatusHub
 
 # Inspection rounds wait about a second for worker replies; buckets straddle that.
 DURATION_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
+
+
+def _desired_workers(data: dict[str, Any]) -> int:
+    # The counters are enough for the whole cluster; converting the task lists
+    # on every scrape would cost for nothing.
+    counters = CeleryStatus.from_dict({k: v for k, v in data.items() if k != "queue_details"})
+    return desired_workers(ClusterLoad.of(counters), utilisation=DEFAULT_TARGET_UTILISATION)
 
 
 def _number(value: Any) -> float | None:
@@ -50,6 +60,13 @@ class SnapshotCollector(Collector):
             ("celery_reserved_tasks", "reserved_tasks", "Tasks prefetched by workers."),
         ):
             yield GaugeMetricFamily(name, help_text, value=_number(data.get(key)) or 0.0)
+        yield GaugeMetricFamily(
+            "celery_workers_desired",
+            "Workers the backlog needs (active + reserved + waiting in the broker) at 80% of the mean pool"
+            " concurrency: celerystatus.scaling.desired_workers, as scaling_advice computes it before its"
+            " min/max clamp.",
+            value=float(_desired_workers(data)),
+        )
         yield GaugeMetricFamily(
             "celery_connected",
             "1 when the last inspection round reached the broker.",

@@ -29,12 +29,18 @@ from .tokens import bearer_token
 
 log = logging.getLogger(__name__)
 
-SERVICE_PREFIX = "/celerystatus.v1.CeleryStatusService/"
-#: Least role per method; the service is read-only, so every method is a viewer's.
+#: The services behind authentication and rate limits: the status service and
+#: KEDA's external scaler (KEDA authenticates with a client certificate).
+SERVICE_PREFIXES = ("/celerystatus.v1.CeleryStatusService/", "/externalscaler.ExternalScaler/")
+#: Least role per method; both services are read-only, so every method is a viewer's.
 METHOD_ROLES = {
     "GetStatus": VIEWER,
     "WatchStatus": VIEWER,
     "SearchTasks": VIEWER,
+    "IsActive": VIEWER,
+    "StreamIsActive": VIEWER,
+    "GetMetricSpec": VIEWER,
+    "GetMetrics": VIEWER,
 }
 RETRY_AFTER_KEY = "retry-after"
 
@@ -119,9 +125,10 @@ class SecurityInterceptor(grpc.aio.ServerInterceptor):
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(handler_call_details)
         full_method: str = handler_call_details.method  # type: ignore[attr-defined]
-        if handler is None or not full_method.startswith(SERVICE_PREFIX):
+        prefix = next((p for p in SERVICE_PREFIXES if full_method.startswith(p)), None)
+        if handler is None or prefix is None:
             return handler
-        method = full_method[len(SERVICE_PREFIX):]
+        method = full_method[len(prefix):]
         deserializer = _tolerant(handler.request_deserializer)
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
