@@ -32,6 +32,7 @@ from celerystatus.exceptions import (
     RateLimited,
     Unauthenticated,
     Unavailable,
+    Unimplemented,
 )
 from celerystatus.models import (
     CeleryStatus,
@@ -40,6 +41,7 @@ from celerystatus.models import (
     Pool,
     QueueDepth,
     QueueDetails,
+    ServingStatus,
     StatusView,
     Task,
     TaskFilter,
@@ -73,6 +75,7 @@ __all__ = [
     "RetryPolicy",
     "ScalingAction",
     "ScalingAdvice",
+    "ServingStatus",
     "StatusView",
     "TLSConfig",
     "Task",
@@ -82,6 +85,7 @@ __all__ = [
     "TaskState",
     "Unauthenticated",
     "Unavailable",
+    "Unimplemented",
     "WorkerHealth",
     "WorkerStats",
     "__version__",

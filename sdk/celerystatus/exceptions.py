@@ -14,7 +14,8 @@ Exception                  gRPC status codes
 :class:`DeadlineExceeded`  DEADLINE_EXCEEDED (the client's timeout elapsed)
 :class:`InvalidArgument`   INVALID_ARGUMENT, OUT_OF_RANGE
 :class:`NotFound`          NOT_FOUND
-:class:`InternalError`     INTERNAL, UNKNOWN, DATA_LOSS, UNIMPLEMENTED
+:class:`InternalError`     INTERNAL, UNKNOWN, DATA_LOSS
+:class:`Unimplemented`     UNIMPLEMENTED (an ``InternalError``: version mismatch)
 :class:`CeleryStatusError` any other code (CANCELLED, ABORTED, ...)
 =========================  ==============================================
 
@@ -38,6 +39,7 @@ __all__ = [
     "RateLimited",
     "Unauthenticated",
     "Unavailable",
+    "Unimplemented",
     "from_rpc_error",
 ]
 
@@ -101,6 +103,10 @@ class InternalError(CeleryStatusError):
     """The server failed, or does not implement the call (version mismatch)."""
 
 
+class Unimplemented(InternalError):
+    """The server does not implement the call (an older version, or a service it does not run)."""
+
+
 _BY_CODE: dict[grpc.StatusCode, type[CeleryStatusError]] = {
     grpc.StatusCode.UNAVAILABLE: Unavailable,
     grpc.StatusCode.UNAUTHENTICATED: Unauthenticated,
@@ -113,7 +119,7 @@ _BY_CODE: dict[grpc.StatusCode, type[CeleryStatusError]] = {
     grpc.StatusCode.INTERNAL: InternalError,
     grpc.StatusCode.UNKNOWN: InternalError,
     grpc.StatusCode.DATA_LOSS: InternalError,
-    grpc.StatusCode.UNIMPLEMENTED: InternalError,
+    grpc.StatusCode.UNIMPLEMENTED: Unimplemented,
 }
 
 

@@ -13,7 +13,7 @@ Conventions:
   exactly as they appear in the JSON, so a model and its dict never disagree.
 * Task arguments are JSON values.  Protobuf carries numbers as doubles; whole
   numbers up to 2**53 are turned back into ``int`` (see
-  :func:`celerystatus._values.value_to_python`).
+  :func:`celerystatus.values.value_to_python`).
 * Repeated fields are tuples.  Maps are plain dicts: the dataclasses are frozen
   (no attribute can be reassigned), but do not mutate the dicts you get.
 """
@@ -27,7 +27,8 @@ from typing import Any, cast
 
 from google.protobuf.message import Message
 
-from celerystatus._values import (
+from celerystatus.v1 import celery_status_pb2 as pb
+from celerystatus.values import (
     JSONValue,
     dict_to_struct,
     duration_to_seconds,
@@ -38,7 +39,6 @@ from celerystatus._values import (
     struct_to_dict,
     timestamp_to_epoch,
 )
-from celerystatus.v1 import celery_status_pb2 as pb
 
 __all__ = [
     "CeleryStatus",
@@ -48,6 +48,7 @@ __all__ = [
     "Pool",
     "QueueDepth",
     "QueueDetails",
+    "ServingStatus",
     "StatusView",
     "Task",
     "TaskFilter",
@@ -101,6 +102,21 @@ class InspectionMethod(str, enum.Enum):
     @classmethod
     def from_proto(cls, value: pb.InspectionMethod.ValueType) -> InspectionMethod | None:
         return _METHOD_FROM_PROTO.get(value)
+
+
+class ServingStatus(str, enum.Enum):
+    """A server's answer to the standard gRPC health check (``grpc.health.v1``)."""
+
+    UNKNOWN = "UNKNOWN"
+    SERVING = "SERVING"
+    NOT_SERVING = "NOT_SERVING"
+    SERVICE_UNKNOWN = "SERVICE_UNKNOWN"
+    """The server does not know the service name that was asked about."""
+
+    @classmethod
+    def from_proto(cls, value: int) -> ServingStatus:
+        names = ("UNKNOWN", "SERVING", "NOT_SERVING", "SERVICE_UNKNOWN")
+        return cls(names[value]) if 0 <= value < len(names) else cls.UNKNOWN
 
 
 _TASK_STATE_TO_PROTO: dict[TaskState, pb.TaskState.ValueType] = {

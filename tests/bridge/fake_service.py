@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from celerystatus._values import epoch_to_timestamp, list_to_list_value, seconds_to_duration
 from celerystatus.v1 import celery_status_pb2 as pb
 from celerystatus.v1 import celery_status_pb2_grpc as pb_grpc
+from celerystatus.values import epoch_to_timestamp, list_to_list_value, seconds_to_duration
 
 
 def make_status(round_number: int = 1, *, active: int = 1) -> pb.CeleryStatus:

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from celerystatus import _values
+from celerystatus import values as _values
 from celerystatus.models import (
     CeleryStatus,
     InspectionMethod,

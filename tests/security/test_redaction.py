@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from celerystatus._values import dict_to_struct, list_to_list_value
 from celerystatus.v1 import celery_status_pb2 as pb
+from celerystatus.values import dict_to_struct, list_to_list_value
 from celerystatus_server.security.redaction import Redactor
 from celerystatus_server.service import RedactedVariant
 from celerystatus_server.snapshot import SnapshotStore

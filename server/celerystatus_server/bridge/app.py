@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.websockets import WebSocketState
 
-from celerystatus._values import timestamp_to_epoch
+from celerystatus.values import timestamp_to_epoch
 from celerystatus.models import CeleryStatus, Task, TaskFilter
 from celerystatus.v1 import celery_status_pb2 as pb
 

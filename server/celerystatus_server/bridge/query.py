@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from fastapi import Query, Request
 
-from celerystatus._values import seconds_to_duration
+from celerystatus.values import seconds_to_duration
 from celerystatus.models import TaskFilter, TaskState
 from celerystatus.v1 import celery_status_pb2 as pb
 
