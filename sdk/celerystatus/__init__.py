@@ -11,7 +11,7 @@
 ``celerystatus.aio.AsyncCeleryStatusClient`` is the asyncio twin.
 """
 
-from celerystatus._base import DEFAULT_TARGET, DEFAULT_TIMEOUT, RetryPolicy, TLSConfig
+from celerystatus._base import DEFAULT_TARGET, DEFAULT_TIMEOUT, OnDisconnect, RetryPolicy, TLSConfig
 from celerystatus._client import CeleryStatusClient
 from celerystatus.aio import AsyncCeleryStatusClient
 from celerystatus.analysis import (
@@ -67,6 +67,7 @@ __all__ = [
     "InternalError",
     "InvalidArgument",
     "NotFound",
+    "OnDisconnect",
     "PermissionDenied",
     "Pool",
     "QueueDepth",

@@ -50,11 +50,15 @@ _RETRY_AFTER_KEY = "retry-after"
 class CeleryStatusError(Exception):
     """Base class of every error raised by the SDK for a failed call."""
 
-    def __init__(self, message: str, *, code: grpc.StatusCode | None = None) -> None:
+    def __init__(
+        self, message: str, *, code: grpc.StatusCode | None = None, details: str = ""
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
         """The gRPC status code, when the error came from a call."""
+        self.details = details
+        """The server's own explanation (``message`` without the code), or ``""``."""
 
 
 class Unavailable(CeleryStatusError):
@@ -80,9 +84,10 @@ class RateLimited(CeleryStatusError):
         message: str,
         *,
         code: grpc.StatusCode | None = None,
+        details: str = "",
         retry_after: float | None = None,
     ) -> None:
-        super().__init__(message, code=code)
+        super().__init__(message, code=code, details=details)
         self.retry_after = retry_after
         """Seconds the server asked the caller to wait, when it said so."""
 
@@ -132,11 +137,12 @@ def from_rpc_error(exc: grpc.RpcError) -> CeleryStatusError:
     if not isinstance(code, grpc.StatusCode):
         code = grpc.StatusCode.UNKNOWN
     details = _call_attr(exc, "details")
+    details = details if isinstance(details, str) else ""
     message = f"{code.name}: {details}" if details else code.name
     cls = _BY_CODE.get(code, CeleryStatusError)
     if cls is RateLimited:
-        return RateLimited(message, code=code, retry_after=_retry_after(exc))
-    return cls(message, code=code)
+        return RateLimited(message, code=code, details=details, retry_after=_retry_after(exc))
+    return cls(message, code=code, details=details)
 
 
 def _call_attr(exc: grpc.RpcError, name: str) -> Any:

@@ -853,6 +853,25 @@ class TaskSearchResult:
             truncated=msg.truncated,
         )
 
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON document of ``GET /api/celery-status/tasks``.
+
+        Outside ``queue_details`` nothing implies where a task sits, so each
+        task carries the ``worker`` and ``state`` the status document leaves out.
+        """
+        tasks = []
+        for task in self.tasks:
+            entry = task.to_dict()
+            entry["worker"] = task.worker
+            entry["state"] = None if task.state is None else task.state.value
+            tasks.append(entry)
+        return {
+            "tasks": tasks,
+            "observed_at": self.observed_at,
+            "stale": self.stale,
+            "truncated": self.truncated,
+        }
+
     def to_proto(self) -> pb.SearchTasksResponse:
         msg = pb.SearchTasksResponse(
             tasks=[t.to_proto() for t in self.tasks], stale=self.stale, truncated=self.truncated

@@ -10,7 +10,6 @@ from google.protobuf import duration_pb2
 
 from celerystatus import (
     AsyncCeleryStatusClient,
-    ServingStatus,
     CeleryStatus,
     CeleryStatusClient,
     CeleryStatusError,
@@ -21,6 +20,7 @@ from celerystatus import (
     PermissionDenied,
     RateLimited,
     RetryPolicy,
+    ServingStatus,
     StatusView,
     TaskFilter,
     TaskState,
@@ -29,7 +29,6 @@ from celerystatus import (
     Unimplemented,
 )
 from celerystatus.v1 import celery_status_pb2 as pb
-
 from tests.support.waiting import wait_for_async
 
 from .conftest import ScriptedServer, ScriptedServicer

@@ -21,6 +21,7 @@ EXPECTED = {
     "InternalError",
     "InvalidArgument",
     "NotFound",
+    "OnDisconnect",
     "PermissionDenied",
     "Pool",
     "QueueDepth",

@@ -11,16 +11,12 @@ from typing import Annotated, Literal
 
 from fastapi import Query, Request
 
-from celerystatus.values import seconds_to_duration
-from celerystatus.models import TaskFilter, TaskState
-from celerystatus.v1 import celery_status_pb2 as pb
+from celerystatus import StatusView, TaskFilter, TaskState
 
 from .errors import BadRequest
 
 StateName = Literal["active", "scheduled", "reserved"]
 ViewName = Literal["summary", "full"]
-
-_VIEWS = {"summary": pb.STATUS_VIEW_SUMMARY, "full": pb.STATUS_VIEW_FULL}
 
 # A max_age beyond a day cannot ask for anything the periodic refresh does
 # not already give; the bound also keeps the value inside Duration's range.
@@ -76,16 +72,10 @@ def task_filter(
 @dataclass(frozen=True)
 class StatusParams:
     filter: TaskFilter
-    view: ViewName
+    view: StatusView
     max_age: float | None
 
     @property
     def is_plain(self) -> bool:
         """No filter, full view, no freshness demand: the latest snapshot as is."""
-        return self.filter == TaskFilter() and self.view == "full" and not self.max_age
-
-    def to_proto(self) -> pb.GetStatusRequest:
-        request = pb.GetStatusRequest(view=_VIEWS[self.view], filter=self.filter.to_proto())
-        if self.max_age:
-            request.max_age.CopyFrom(seconds_to_duration(self.max_age))
-        return request
+        return self.filter == TaskFilter() and self.view is StatusView.FULL and not self.max_age
