@@ -15,6 +15,7 @@ from celerystatus import analysis
 from celerystatus._base import (
     BaseClient,
     OnDisconnect,
+    RetryPolicy,
     Seconds,
     StreamResumer,
     build_get_status_request,
@@ -116,6 +117,7 @@ class CeleryStatusClient(BaseClient):
         filter: TaskFilter | None = None,
         redact_args: bool = False,
         on_disconnect: OnDisconnect | None = None,
+        retries: RetryPolicy | None = None,
     ) -> Generator[CeleryStatus, None, None]:
         """The latest snapshot at once, then every new one, without end.
 
@@ -128,12 +130,15 @@ class CeleryStatusClient(BaseClient):
         time the stream breaks and is about to resume, before the backoff;
         with it set, the first snapshot after a gap is delivered even when it
         repeats the last one, so the consumer learns the stream is back.
+        ``retries`` replaces the client's policy for this stream only.
         ``redact_args`` asks for the viewer's variant (arguments withheld)
         whatever the token's role.  The stream ends when the client is
         closed; stop it early by breaking out of the loop.
         """
         request = build_watch_request(min_interval, view, filter, redact_args)
-        resumer = StreamResumer(self.retry_policy, repeat_after_gap=on_disconnect is not None)
+        resumer = StreamResumer(
+            retries or self.retry_policy, repeat_after_gap=on_disconnect is not None
+        )
         while not self._closed:
             call = self._stub.WatchStatus(request, **self._stream_kwargs())
             try:

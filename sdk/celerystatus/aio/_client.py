@@ -15,6 +15,7 @@ from celerystatus import analysis
 from celerystatus._base import (
     BaseClient,
     OnDisconnect,
+    RetryPolicy,
     Seconds,
     StreamResumer,
     build_get_status_request,
@@ -113,10 +114,13 @@ class AsyncCeleryStatusClient(BaseClient):
         filter: TaskFilter | None = None,
         redact_args: bool = False,
         on_disconnect: OnDisconnect | None = None,
+        retries: RetryPolicy | None = None,
     ) -> AsyncGenerator[CeleryStatus, None]:
         """See :meth:`celerystatus.CeleryStatusClient.watch_status`."""
         request = build_watch_request(min_interval, view, filter, redact_args)
-        resumer = StreamResumer(self.retry_policy, repeat_after_gap=on_disconnect is not None)
+        resumer = StreamResumer(
+            retries or self.retry_policy, repeat_after_gap=on_disconnect is not None
+        )
         while not self._closed:
             call = self._stub.WatchStatus(request, **self._stream_kwargs())
             try:
