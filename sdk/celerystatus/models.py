@@ -169,7 +169,8 @@ class Task:
     args: tuple[JSONValue, ...] = ()
     kwargs: dict[str, JSONValue] = field(default_factory=dict)
     args_redacted: bool = False
-    """True when the server withheld ``args``/``kwargs`` (they are then empty)."""
+    """True when the server withheld some arguments: each withheld value is
+    ``"***"`` in place, so ``args[0]`` means the same for every caller."""
     time_start: float | None = None
     """Epoch seconds when the task started executing (active tasks)."""
     eta: float | None = None
@@ -798,11 +799,13 @@ class TaskFilter:
     """Which tasks to return.  Unset criteria match everything; set ones AND."""
 
     task_name: str = ""
-    """Exact task name, e.g. ``"tasks.evaluate_code"``."""
+    """With a dot, the exact name (``"tasks.evaluate_code"``); without one,
+    also the last dotted component (``"evaluate_code"``)."""
     eval_id: str = ""
-    """A positional argument equal to it, or the keyword argument ``eval_id``."""
+    """A positional argument equal to it, or the keyword argument ``eval_id``;
+    matched on the real arguments even when they are withheld from the caller."""
     arg: str = ""
-    """Any positional or keyword argument equal to it."""
+    """Any positional or keyword argument equal to it, among those the caller may see."""
     worker: str = ""
     """Worker hostname, e.g. ``"celery@worker-1"``."""
     states: tuple[TaskState, ...] = ()

@@ -36,7 +36,10 @@ def render(
     flt: pb.TaskFilter | None = None,
     base: pb.CeleryStatus | None = None,
 ) -> pb.CeleryStatus:
-    """A copy of the snapshot (or of its variant ``base``) for one caller: age stamped, view and filter applied."""
+    """A copy of the snapshot (or of its variant ``base``) for one caller: age stamped, view and filter applied.
+
+    The filter sees the snapshot's real arguments where ``search`` says so.
+    """
     status = pb.CeleryStatus()
     status.CopyFrom(snap.status if base is None else base)
     if status.enabled:
@@ -44,7 +47,7 @@ def render(
     if view == pb.STATUS_VIEW_SUMMARY:
         status.ClearField("queue_details")
     elif flt is not None and not search.is_empty(flt):
-        search.filter_details(status, flt)
+        search.filter_details(status, flt, real=snap.status)
     return status
 
 
@@ -159,10 +162,10 @@ class CeleryStatusServicer(pb_grpc.CeleryStatusServiceServicer):
         snap = self._store.latest()
         response = pb.SearchTasksResponse(stale=snap.status.stale)
         response.observed_at.CopyFrom(snap.status.observed_at)
-        # Searching the caller's variant: a viewer's argument filter matches only
-        # the values a viewer may see, so a search cannot probe withheld ones.
-        for task in search.iter_tasks(self._variant(snap, request.redact_args)):
-            if search.matches(task, request.filter):
+        # Tasks come from the caller's variant; search.matches decides which
+        # criteria may look at the real arguments behind it.
+        for task, real in search.iter_tasks(self._variant(snap, request.redact_args), snap.status):
+            if search.matches(task, request.filter, real):
                 if len(response.tasks) >= limit:
                     response.truncated = True
                     break

@@ -43,15 +43,22 @@ def reject_unknown(request: Request, allowed: frozenset[str]) -> None:
 
 
 def task_filter(
-    task_name: Annotated[str, Query(max_length=512, description="Exact task name.")] = "",
+    task_name: Annotated[str, Query(
+            max_length=512,
+            description="Task name: exact with a dot (tasks.evaluate_code); without one, also the last "
+            "dotted component (evaluate_code).",
+        )] = "",
     eval_id: Annotated[
         str,
         Query(
             max_length=512,
-            description="A positional argument equal to this value, or kwarg eval_id.",
+            description="A positional argument equal to this value, or kwarg eval_id; matched on the real "
+            "arguments even when they are withheld (the tasks come back still masked).",
         ),
     ] = "",
-    arg: Annotated[str, Query(max_length=512, description="Any positional or keyword argument value.")] = "",
+    arg: Annotated[
+        str, Query(max_length=512, description="Any positional or keyword argument value the caller may see.")
+    ] = "",
     worker: Annotated[str, Query(max_length=512, description="Worker hostname.")] = "",
     state: Annotated[
         list[StateName] | None,
