@@ -29,7 +29,7 @@ from . import query
 from .errors import BadRequest, http_status
 from .hub import StatusHub
 from .metrics import BridgeMetrics
-from .schema import CeleryStatusModel, ErrorModel, ProbeModel, TaskSearchModel
+from .schema import ErrorModel, ProbeModel, install_components, json_body
 from .security import BridgeSecurity, Refused, RequestLimits, admit, rate_limited
 from .upstream import UNAVAILABLE_ERROR, Timeouts, Upstream, unavailable_status
 
@@ -47,11 +47,11 @@ _ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 _STATUS_RESPONSES: dict[int | str, dict[str, Any]] = {
     **_ERROR_RESPONSES,
-    502: {"model": CeleryStatusModel, "description": "The status service failed the call."},
-    503: {
-        "model": CeleryStatusModel,
-        "description": f'Status service unreachable: full key set, connected false, error "{UNAVAILABLE_ERROR}".',
-    },
+    502: json_body("CeleryStatus", "The status service failed the call."),
+    503: json_body(
+        "CeleryStatus",
+        f'Status service unreachable: full key set, connected false, error "{UNAVAILABLE_ERROR}".',
+    ),
 }
 
 
@@ -132,6 +132,7 @@ def create_app(
         version="1",
         lifespan=lifespan,
     )
+    install_components(app)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -194,7 +195,7 @@ def create_app(
     @app.get(
         STATUS_PATH,
         response_model=None,
-        responses={200: {"model": CeleryStatusModel}, **_STATUS_RESPONSES},
+        responses={200: json_body("CeleryStatus", "The status."), **_STATUS_RESPONSES},
         summary="Cluster status, optionally with queue_details filtered to matching tasks.",
     )
     async def celery_status(
@@ -223,9 +224,10 @@ def create_app(
         f"{STATUS_PATH}/tasks",
         response_model=None,
         responses={
-            200: {"model": TaskSearchModel},
+            200: json_body("TaskSearchResult", "The matching tasks."),
             **_ERROR_RESPONSES,
-            503: {"model": TaskSearchModel},
+            502: json_body("CeleryStatus", "The status service failed the call."),
+            503: json_body("TaskSearchResult", f'Status service unreachable: no tasks, error "{UNAVAILABLE_ERROR}".'),
         },
         summary="Tasks matching a filter, from the latest snapshot.",
     )
