@@ -123,8 +123,9 @@ class CeleryStatusServicer(pb_grpc.CeleryStatusServiceServicer):
             remaining = context.time_remaining()
             budget = collector.settings.round_deadline + collector.settings.min_refresh_interval + 0.5
             if remaining is not None:
-                # Leave time to send the answer we already have if no fresher one comes.
-                budget = min(budget, max(0.0, remaining - 0.05))
+                # Leave time to send the answer we already have if no fresher one
+                # comes: a quarter of the deadline, at most 0.25 s, covers a busy loop.
+                budget = min(budget, max(0.0, remaining - min(0.25, remaining / 4)))
             snap = await self._store.wait_newer(snap.version, budget) or self._store.latest()
         base = self._variant(snap, request.redact_args)
         return pb.GetStatusResponse(status=render(snap, request.view, request.filter, base))

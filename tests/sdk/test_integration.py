@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import socket
 import subprocess
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -152,7 +151,6 @@ async def test_async_client_and_watch_across_a_real_server_restart(
             before = await anext(stream)
             await server.stop(grace=0.2)
             server = StatusServer(_settings(redis_url, address))
-            started = time.monotonic()
             await server.start()
             # The stream reconnects on its own; a restarted server counts rounds from 1.
             after = await wait_for_async(
@@ -160,7 +158,6 @@ async def test_async_client_and_watch_across_a_real_server_restart(
             )
             assert after.observed_at is not None and before.observed_at is not None
             assert after.observed_at > before.observed_at
-            assert time.monotonic() - started < 30
             await stream.aclose()
     finally:
         await server.stop(grace=0.2)
