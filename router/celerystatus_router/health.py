@@ -35,13 +35,7 @@ def watch_retry_policy(retry_delay: float = 0.5) -> RetryPolicy:
     minute; a router must keep watching whatever happens, and hears about
     every failure through ``on_disconnect`` instead of an exception.
     """
-    return RetryPolicy(
-        attempts=1,
-        initial_backoff=retry_delay,
-        max_backoff=retry_delay,
-        reconnect_timeout=None,
-        reconnect_on=(CeleryStatusError,),
-    )
+    return RetryPolicy.watch_forever(initial_backoff=retry_delay, max_backoff=retry_delay)
 
 
 def _failure(on_failure: Callable[[str], object]) -> Callable[[CeleryStatusError], None]:

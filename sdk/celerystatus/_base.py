@@ -183,6 +183,22 @@ class RetryPolicy:
         if not all(isinstance(c, type) and issubclass(c, CeleryStatusError) for c in self.reconnect_on):
             raise ValueError("reconnect_on must hold CeleryStatusError subclasses")
 
+    @classmethod
+    def watch_forever(cls, initial_backoff: float = 0.1, max_backoff: float = 2.0) -> RetryPolicy:
+        """For consumers that must never stop watching (a proxy, a router).
+
+        Unary calls are not retried (such consumers answer their own callers
+        within a deadline); watch streams resume after any error, for ever,
+        reporting each gap through ``watch_status(on_disconnect=...)``.
+        """
+        return cls(
+            attempts=1,
+            initial_backoff=initial_backoff,
+            max_backoff=max_backoff,
+            reconnect_timeout=None,
+            reconnect_on=(CeleryStatusError,),
+        )
+
     def backoff(self, attempt: int, rng: Callable[[], float] = random.random) -> float:
         """Delay before retry number ``attempt`` (1 for the first retry)."""
         growth = 2.0 ** max(0, attempt - 1)

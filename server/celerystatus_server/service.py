@@ -8,9 +8,11 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 import grpc
+from google.protobuf import duration_pb2
 
 from celerystatus.v1 import celery_status_pb2 as pb
 from celerystatus.v1 import celery_status_pb2_grpc as pb_grpc
+from celerystatus.values import duration_to_seconds
 
 from . import search
 from .security.principal import current_principal
@@ -26,8 +28,8 @@ MAX_SEARCH_LIMIT = 100_000
 MAX_MIN_INTERVAL = 3600.0
 
 
-def _seconds(duration: object) -> float:
-    return duration.ToNanoseconds() / 1e9  # type: ignore[attr-defined]
+def _seconds(duration: duration_pb2.Duration) -> float:
+    return duration_to_seconds(duration)
 
 
 def render(

@@ -356,13 +356,9 @@ def test_on_disconnect_reports_each_gap_and_repeats_after_it(scripted_server: Sc
 
 async def test_async_on_disconnect_and_reconnect_on_every_error(scripted_server: ScriptedServer) -> None:
     # A consumer that must never stop (a proxy, a router) resumes on any error.
-    policy = RetryPolicy(
-        attempts=1,
-        initial_backoff=0.01,
-        max_backoff=0.05,
-        reconnect_timeout=None,
-        reconnect_on=(CeleryStatusError,),
-    )
+    policy = RetryPolicy.watch_forever(initial_backoff=0.01, max_backoff=0.05)
+    assert policy.reconnect_on == (CeleryStatusError,) and policy.reconnect_timeout is None
+    assert policy.attempts == 1
     gaps: list[CeleryStatusError] = []
     scripted_server.servicer.abort_code = grpc.StatusCode.PERMISSION_DENIED
     async with AsyncCeleryStatusClient(scripted_server.target, retries=policy) as client:

@@ -56,17 +56,6 @@ class Timeouts:
     reconnect_max: float = 2.0
 
 
-def retry_policy(timeouts: Timeouts) -> RetryPolicy:
-    """No retries of unary calls; streams resume after any error, for ever."""
-    return RetryPolicy(
-        attempts=1,
-        initial_backoff=0.1,
-        max_backoff=timeouts.reconnect_max,
-        reconnect_timeout=None,
-        reconnect_on=(CeleryStatusError,),
-    )
-
-
 def unavailable_status(error: str = UNAVAILABLE_ERROR) -> dict[str, Any]:
     """The status body used when the backend cannot be asked.
 
@@ -101,7 +90,7 @@ class Upstream:
             timeout=self.timeouts.request,
             token=token,
             tls=tls,
-            retries=retry_policy(self.timeouts),
+            retries=RetryPolicy.watch_forever(max_backoff=self.timeouts.reconnect_max),
             options={**CHANNEL_OPTIONS, **(options or {})},
         )
 
