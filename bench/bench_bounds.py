@@ -118,6 +118,16 @@ def bench_collector(trials: int) -> None:
 
             try:
                 until(lambda: status().status.workers == 1)
+                # Workers first: the factory's control connection does not survive a broker restart.
+                for trial in range(trials):
+                    joiner = workers(f"joiner{trial}", broker_url=url)
+                    figures.setdefault("joining worker seen (after it answers ping)", []).append(
+                        until(lambda host=joiner.hostname: host in status().status.worker_stats)
+                    )
+                    joiner.kill()
+                    figures.setdefault("SIGKILLed worker dropped", []).append(
+                        until(lambda host=joiner.hostname: host not in status().status.worker_stats)
+                    )
                 for _ in range(trials):
                     for kind, down, up in (
                         ("refused", redis_process.stop, redis_process.start),
@@ -131,14 +141,6 @@ def bench_collector(trials: int) -> None:
                         figures.setdefault(f"{kind} broker reported up again", []).append(
                             until(lambda: status().status.connected and status().status.workers == 1)
                         )
-                    joiner = workers(f"joiner{time.monotonic_ns()}", broker_url=url)
-                    figures.setdefault("joining worker seen (after it answers ping)", []).append(
-                        until(lambda host=joiner.hostname: host in status().status.worker_stats)
-                    )
-                    joiner.kill()
-                    figures.setdefault("SIGKILLed worker dropped", []).append(
-                        until(lambda host=joiner.hostname: host not in status().status.worker_stats)
-                    )
             finally:
                 collector.stop()
         finally:
