@@ -260,11 +260,11 @@ def build_parser() -> argparse.ArgumentParser:
     except (ImportError, AttributeError):  # demo extras missing from a trimmed install
         pass
     try:
-        from celerystatus import _cli
+        from celerystatus import cli as sdk_cli
     except ImportError:  # the SDK commands are optional in a server-only install
         pass
     else:
-        _cli.add_commands(subparsers)
+        sdk_cli.add_commands(subparsers)
     return parser
 
 

@@ -23,7 +23,7 @@ GOLDEN = Path(__file__).parent / "golden"
 def _program() -> list[str]:
     found = shutil.which("celery-status", path=str(Path(sys.executable).parent))
     # Fall back to the SDK's own runner when the server package is not installed.
-    return [found] if found else [sys.executable, "-m", "celerystatus._cli"]
+    return [found] if found else [sys.executable, "-m", "celerystatus.cli"]
 
 
 def run(*argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -76,3 +76,26 @@ def test_py_typed_ships() -> None:
     from pathlib import Path
 
     assert (Path(celerystatus.__file__).parent / "py.typed").exists()
+
+
+def test_server_and_router_use_only_the_public_sdk() -> None:
+    # The SDK's underscore modules may change freely; code shipped next to it
+    # (the status server, the bridge, the router) must not depend on them.
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    offenders = []
+    for package in ("server", "router"):
+        for path in (root / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                names: list[str] = []
+                if isinstance(node, ast.ImportFrom) and node.module:
+                    names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+                elif isinstance(node, ast.Import):
+                    names = [alias.name for alias in node.names]
+                for name in names:
+                    parts = name.split(".")
+                    if parts[0] == "celerystatus" and any(p.startswith("_") for p in parts[1:]):
+                        offenders.append(f"{path.relative_to(root)}:{node.lineno}: {name}")
+    assert offenders == []
