@@ -11,7 +11,14 @@
 ``celerystatus.aio.AsyncCeleryStatusClient`` is the asyncio twin.
 """
 
-from celerystatus._base import DEFAULT_TARGET, DEFAULT_TIMEOUT, OnDisconnect, RetryPolicy, TLSConfig
+from celerystatus._base import (
+    DEFAULT_TARGET,
+    DEFAULT_TIMEOUT,
+    OnDisconnect,
+    RetryPolicy,
+    TLSConfig,
+    parse_target,
+)
 from celerystatus._client import CeleryStatusClient
 from celerystatus.aio import AsyncCeleryStatusClient
 from celerystatus.analysis import (
@@ -90,4 +97,5 @@ __all__ = [
     "WorkerHealth",
     "WorkerStats",
     "__version__",
+    "parse_target",
 ]

@@ -149,7 +149,7 @@ def _add_bridge(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
 
 
 def _bridge(args: argparse.Namespace) -> int:
-    from celerystatus import TLSConfig
+    from celerystatus import TLSConfig, parse_target
 
     from .bridge import BridgeSecurity, run_bridge
     from .security.exposure import check_exposure
@@ -166,6 +166,7 @@ def _bridge(args: argparse.Namespace) -> int:
             client_certs=False,
             allow_unauthenticated=settings.allow_unauthenticated,
         )
+        parse_target(args.target)
         tls = None
         if args.target_tls or args.tls_ca or args.tls_client_cert:
             tls = TLSConfig(args.tls_ca, args.tls_client_cert, args.tls_client_key, args.tls_server_name)

@@ -209,3 +209,17 @@ def test_create_app_has_the_documented_routes() -> None:
         "/readyz",
         "/metrics",
     } <= paths
+
+
+@pytest.mark.parametrize("target", ["http://127.0.0.1:8080", "127.0.0.1", "", "host:99999"])
+def test_a_bad_target_is_refused_before_serving(target: str) -> None:
+    with pytest.raises(ValueError, match="target"):
+        create_app(target)
+
+
+def test_cli_reports_a_bad_target_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    from celerystatus_server.cli import main
+
+    assert main(["bridge", "--target", "http://127.0.0.1:8080", "--http-address", "127.0.0.1:0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "not a gRPC target" in err

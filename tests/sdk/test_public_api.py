@@ -44,6 +44,7 @@ EXPECTED = {
     "WorkerHealth",
     "WorkerStats",
     "__version__",
+    "parse_target",
 }
 
 

@@ -22,7 +22,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.websockets import WebSocketState
 
-from celerystatus import CeleryStatusError, StatusView, TaskFilter, TLSConfig
+from celerystatus import CeleryStatusError, StatusView, TaskFilter, TLSConfig, parse_target
 
 from ..security.principal import Principal
 from . import query
@@ -102,6 +102,7 @@ def create_app(
     ``backend_tls`` and ``backend_options`` (gRPC channel arguments) are
     passed to the client.
     """
+    target = parse_target(target)  # a bad target is the caller's mistake: ValueError now, not at startup
     security = security or BridgeSecurity()
     policy = security.policy
 
