@@ -844,6 +844,9 @@ class TaskSearchResult:
     stale: bool = False
     truncated: bool = False
     """True when more tasks matched than were returned."""
+    search_limited: str | None = None
+    """``"arguments withheld"`` when the ``arg`` criterion could only look at
+    the argument values the caller may see (so a withheld match is missing)."""
 
     @classmethod
     def from_proto(cls, msg: pb.SearchTasksResponse) -> TaskSearchResult:
@@ -854,6 +857,7 @@ class TaskSearchResult:
             ),
             stale=msg.stale,
             truncated=msg.truncated,
+            search_limited=msg.search_limited or None,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -868,16 +872,22 @@ class TaskSearchResult:
             entry["worker"] = task.worker
             entry["state"] = None if task.state is None else task.state.value
             tasks.append(entry)
-        return {
+        data: dict[str, Any] = {
             "tasks": tasks,
             "observed_at": self.observed_at,
             "stale": self.stale,
             "truncated": self.truncated,
         }
+        if self.search_limited:
+            data["search_limited"] = self.search_limited
+        return data
 
     def to_proto(self) -> pb.SearchTasksResponse:
         msg = pb.SearchTasksResponse(
-            tasks=[t.to_proto() for t in self.tasks], stale=self.stale, truncated=self.truncated
+            tasks=[t.to_proto() for t in self.tasks],
+            stale=self.stale,
+            truncated=self.truncated,
+            search_limited=self.search_limited or "",
         )
         if self.observed_at is not None:
             msg.observed_at.CopyFrom(epoch_to_timestamp(self.observed_at))

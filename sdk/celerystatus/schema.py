@@ -162,6 +162,8 @@ _DEFINITIONS: dict[str, dict[str, Any]] = {
             "message": _OPT_STR,
             "inspection": _ref("InspectionInfo"),
         },
+        # Added by the bridge when an arg filter could only see unmasked values.
+        {"search_limited": _STR},
     ),
     "TaskSearchResult": _object(
         "GET /api/celery-status/tasks.",
@@ -171,8 +173,9 @@ _DEFINITIONS: dict[str, dict[str, Any]] = {
             "stale": _BOOL,
             "truncated": _BOOL,
         },
-        # Present only when the bridge could not reach the status service.
-        {"error": _STR},
+        # error: only when the bridge could not reach the status service;
+        # search_limited: only when an arg filter could only see unmasked values.
+        {"error": _STR, "search_limited": _STR},
     ),
 }
 

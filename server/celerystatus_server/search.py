@@ -27,6 +27,8 @@ from google.protobuf import struct_pb2
 from celerystatus.v1 import celery_status_pb2 as pb
 
 MAX_FILTER_TEXT = 1024
+#: Said in a response whose ``arg`` filter could only look at the values the caller may see.
+ARGUMENTS_WITHHELD = "arguments withheld"
 
 
 class FilterError(ValueError):

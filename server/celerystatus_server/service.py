@@ -165,9 +165,12 @@ class CeleryStatusServicer(pb_grpc.CeleryStatusServiceServicer):
         snap = self._store.latest()
         response = pb.SearchTasksResponse(stale=snap.status.stale)
         response.observed_at.CopyFrom(snap.status.observed_at)
+        variant = self._variant(snap, request.redact_args)
+        if request.filter.arg and variant is not snap.status:
+            response.search_limited = search.ARGUMENTS_WITHHELD
         # Tasks come from the caller's variant; search.matches decides which
         # criteria may look at the real arguments behind it.
-        for task, real in search.iter_tasks(self._variant(snap, request.redact_args), snap.status):
+        for task, real in search.iter_tasks(variant, snap.status):
             if search.matches(task, request.filter, real):
                 if len(response.tasks) >= limit:
                     response.truncated = True

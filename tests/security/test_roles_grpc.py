@@ -102,7 +102,9 @@ async def test_viewer_arg_search_cannot_probe_withheld_values(server: StatusServ
             pb.SearchTasksRequest(filter=pb.TaskFilter(eval_id="eval-1")), metadata=metadata(VIEWER_TOKEN)
         )
     assert len(viewer.tasks) == 0 and len(admin.tasks) == 2
-    assert [t.id for t in by_eval.tasks] == ["task-1"]
+    # The viewer is told the empty answer is not definitive.
+    assert (viewer.search_limited, admin.search_limited) == ("arguments withheld", "")
+    assert [t.id for t in by_eval.tasks] == ["task-1"] and by_eval.search_limited == ""
 
 
 async def test_viewer_finds_an_evaluation_whose_arguments_are_withheld(start_server: StartServer) -> None:

@@ -152,3 +152,14 @@ async def test_viewer_finds_an_evaluation_whose_arguments_are_withheld(start_ser
     assert task["args"] == ["***", "***"] and task["kwargs"] == {"api_key": "***", "eval_id": "***"}
     assert task["args_redacted"] is True
     assert SECRET_ARG not in response.text and "eval-1" not in response.text
+
+
+@pytest.mark.parametrize("path", ["/api/celery-status", "/api/celery-status/tasks"])
+async def test_arg_search_says_when_it_could_not_see_the_arguments(http: httpx.AsyncClient, path: str) -> None:
+    params = {"arg": SECRET_ARG}
+    viewer = await http.get(path, params=params, headers=auth(VIEWER_TOKEN))
+    admin = await http.get(path, params=params, headers=auth(ADMIN_TOKEN))
+    assert viewer.status_code == admin.status_code == 200
+    assert not _tasks(path, viewer.json()) and len(_tasks(path, admin.json())) == 2
+    assert viewer.json()["search_limited"] == "arguments withheld"
+    assert "search_limited" not in admin.json()

@@ -24,6 +24,7 @@ from starlette.websockets import WebSocketState
 
 from celerystatus import CeleryStatusError, StatusView, TaskFilter, TLSConfig, parse_target
 
+from ..search import ARGUMENTS_WITHHELD
 from ..security.principal import Principal
 from . import query
 from .errors import BadRequest, http_status
@@ -219,7 +220,12 @@ def create_app(
             )
         except CeleryStatusError as error:
             return _error_response(error, unavailable_status())
-        return JSONResponse(status.to_dict(), headers=_NO_STORE)
+        body = status.to_dict()
+        if params.filter.arg and not principal.sees_arguments:
+            # The server matched arg on the values this caller sees; say so, as
+            # SearchTasks does, rather than let "no match" look definitive.
+            body["search_limited"] = ARGUMENTS_WITHHELD
+        return JSONResponse(body, headers=_NO_STORE)
 
     @app.get(
         f"{STATUS_PATH}/tasks",
