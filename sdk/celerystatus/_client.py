@@ -212,7 +212,7 @@ class CeleryStatusClient(BaseClient):
     ) -> analysis.TaskLocation | None:
         """Where the evaluation's task is (worker, state, for how long), or None."""
         result = self.search_tasks(eval_id=eval_id, timeout=timeout)
-        return analysis.find_task(result.tasks, eval_id)
+        return analysis.find_task(result.tasks, eval_id, matched=True)
 
     def worker_health(
         self, *, timeout: Seconds | None = None, **thresholds: float

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import grpc
 import pytest
@@ -410,3 +411,26 @@ async def test_async_check_health_of_a_real_health_service() -> None:
                 await client.check_health("missing")
     finally:
         await server.stop(None)
+
+
+class MaskingServicer(ScriptedServicer):
+    """Answers searches as a server does for a viewer: matched, arguments masked."""
+
+    def SearchTasks(self, request: Any, context: grpc.ServicerContext) -> pb.SearchTasksResponse:
+        reply = super().SearchTasks(request, context)
+        for task in reply.tasks:
+            for value in task.args.values:
+                value.string_value = "***"
+            task.args_redacted = True
+        return reply
+
+
+def test_find_task_trusts_the_servers_match_on_masked_arguments() -> None:
+    server = ScriptedServer(MaskingServicer())
+    server.start()
+    try:
+        with CeleryStatusClient(server.target) as client:
+            location = client.find_task("eval-456")
+    finally:
+        server.stop()
+    assert location is not None and location.task.id == "task-123" and location.task.args_redacted

@@ -183,7 +183,7 @@ class AsyncCeleryStatusClient(BaseClient):
     ) -> analysis.TaskLocation | None:
         """See :meth:`celerystatus.CeleryStatusClient.find_task`."""
         result = await self.search_tasks(eval_id=eval_id, timeout=timeout)
-        return analysis.find_task(result.tasks, eval_id)
+        return analysis.find_task(result.tasks, eval_id, matched=True)
 
     async def worker_health(
         self, *, timeout: Seconds | None = None, **thresholds: float
