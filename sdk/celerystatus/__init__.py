@@ -11,7 +11,14 @@
 ``celerystatus.aio.AsyncCeleryStatusClient`` is the asyncio twin.
 """
 
-from celerystatus._base import DEFAULT_TARGET, DEFAULT_TIMEOUT, RetryPolicy, TLSConfig
+from celerystatus._base import (
+    DEFAULT_TARGET,
+    DEFAULT_TIMEOUT,
+    OnDisconnect,
+    RetryPolicy,
+    TLSConfig,
+    parse_target,
+)
 from celerystatus._client import CeleryStatusClient
 from celerystatus.aio import AsyncCeleryStatusClient
 from celerystatus.analysis import (
@@ -32,6 +39,7 @@ from celerystatus.exceptions import (
     RateLimited,
     Unauthenticated,
     Unavailable,
+    Unimplemented,
 )
 from celerystatus.models import (
     CeleryStatus,
@@ -40,6 +48,7 @@ from celerystatus.models import (
     Pool,
     QueueDepth,
     QueueDetails,
+    ServingStatus,
     StatusView,
     Task,
     TaskFilter,
@@ -67,6 +76,7 @@ __all__ = [
     "InternalError",
     "InvalidArgument",
     "NotFound",
+    "OnDisconnect",
     "PermissionDenied",
     "Pool",
     "QueueDepth",
@@ -76,6 +86,7 @@ __all__ = [
     "ScalingAction",
     "ScalingAdvice",
     "ScalingMetric",
+    "ServingStatus",
     "StatusView",
     "TLSConfig",
     "Task",
@@ -85,7 +96,9 @@ __all__ = [
     "TaskState",
     "Unauthenticated",
     "Unavailable",
+    "Unimplemented",
     "WorkerHealth",
     "WorkerStats",
     "__version__",
+    "parse_target",
 ]

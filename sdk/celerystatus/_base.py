@@ -17,16 +17,17 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+from grpc_health.v1 import health_pb2
 from tenacity import (
     retry_if_exception,
     stop_after_attempt,
     stop_before_delay,
 )
 
-from celerystatus._values import seconds_to_duration
 from celerystatus.exceptions import CeleryStatusError, DeadlineExceeded, Unavailable
 from celerystatus.models import StatusView, TaskFilter, TaskState
 from celerystatus.v1 import celery_status_pb2 as pb
+from celerystatus.values import seconds_to_duration
 
 DEFAULT_TARGET = "127.0.0.1:50051"
 DEFAULT_TIMEOUT = 5.0
@@ -41,6 +42,8 @@ _URI_SCHEMES = ("dns:", "unix:", "unix-abstract:", "ipv4:", "ipv6:", "vsock:")
 _MAX_INT32 = 2**31 - 1
 
 Seconds = float | int | timedelta
+#: Called with the error each time a watch stream breaks and is about to resume.
+OnDisconnect = Callable[[CeleryStatusError], object]
 
 
 def parse_target(target: str) -> str:
@@ -153,9 +156,12 @@ class RetryPolicy:
     to ``max_backoff``, with "equal jitter": half of each delay is random, so
     clients that lost the same server do not come back in lockstep.
 
-    A watch stream resumes after ``Unavailable`` (server restart, network
-    blip) for as long as it has been failing for less than
-    ``reconnect_timeout`` seconds (``None``: forever).
+    A watch stream resumes after the errors in ``reconnect_on`` (by default
+    ``Unavailable``: server restart, network blip) for as long as it has been
+    failing for less than ``reconnect_timeout`` seconds (``None``: forever).
+    A long-running consumer that must never stop watching (a proxy, a router)
+    passes ``reconnect_on=(CeleryStatusError,)`` and ``reconnect_timeout=None``
+    and learns about each gap through ``watch_status(on_disconnect=...)``.
     """
 
     attempts: int = 3
@@ -164,6 +170,7 @@ class RetryPolicy:
     max_backoff: float = 2.0
     retry_deadline_exceeded: bool = False
     reconnect_timeout: float | None = 60.0
+    reconnect_on: tuple[type[CeleryStatusError], ...] = (Unavailable,)
 
     def __post_init__(self) -> None:
         if self.attempts < 1:
@@ -173,6 +180,24 @@ class RetryPolicy:
                 raise ValueError(f"{name} must not be negative")
         if self.reconnect_timeout is not None and self.reconnect_timeout < 0:
             raise ValueError("reconnect_timeout must not be negative")
+        if not all(isinstance(c, type) and issubclass(c, CeleryStatusError) for c in self.reconnect_on):
+            raise ValueError("reconnect_on must hold CeleryStatusError subclasses")
+
+    @classmethod
+    def watch_forever(cls, initial_backoff: float = 0.1, max_backoff: float = 2.0) -> RetryPolicy:
+        """For consumers that must never stop watching (a proxy, a router).
+
+        Unary calls are not retried (such consumers answer their own callers
+        within a deadline); watch streams resume after any error, for ever,
+        reporting each gap through ``watch_status(on_disconnect=...)``.
+        """
+        return cls(
+            attempts=1,
+            initial_backoff=initial_backoff,
+            max_backoff=max_backoff,
+            reconnect_timeout=None,
+            reconnect_on=(CeleryStatusError,),
+        )
 
     def backoff(self, attempt: int, rng: Callable[[], float] = random.random) -> float:
         """Delay before retry number ``attempt`` (1 for the first retry)."""
@@ -181,9 +206,11 @@ class RetryPolicy:
         return ceiling / 2 + rng() * ceiling / 2
 
     def should_retry(self, error: BaseException, *, unary: bool = True) -> bool:
+        if not unary:
+            return isinstance(error, self.reconnect_on)
         if isinstance(error, Unavailable):
             return True
-        return unary and self.retry_deadline_exceeded and isinstance(error, DeadlineExceeded)
+        return self.retry_deadline_exceeded and isinstance(error, DeadlineExceeded)
 
     def tenacity_kwargs(self, *, unary: bool = True) -> dict[str, Any]:
         """Arguments for ``tenacity.Retrying`` / ``AsyncRetrying``."""
@@ -215,6 +242,9 @@ class StreamResumer:
 
     ``failed`` returns how long to wait before reconnecting, or raises the
     error when the policy says to give up.  A message resets the backoff.
+    ``repeat_after_gap``: deliver the first message after a reconnect even when
+    it repeats the snapshot seen before the gap; a consumer told about the gap
+    (``on_disconnect``) needs it to know the stream is back.
     """
 
     policy: RetryPolicy
@@ -223,11 +253,15 @@ class StreamResumer:
     failing_since: float | None = None
     last_observed_at: float | None = None
     resumed: bool = False
+    repeat_after_gap: bool = False
 
     def received(self, observed_at: float | None) -> bool:
         """Record a message; False when it repeats the snapshot seen before the gap."""
         duplicate = (
-            self.resumed and observed_at is not None and observed_at == self.last_observed_at
+            not self.repeat_after_gap
+            and self.resumed
+            and observed_at is not None
+            and observed_at == self.last_observed_at
         )
         self.attempt = 0
         self.failing_since = None
@@ -286,6 +320,8 @@ class BaseClient:
         self._settings = CallSettings(timeout=seconds, metadata=auth_metadata(token))
         self._options = channel_options(self.tls, options)
         self._credentials = self.tls.channel_credentials() if self.tls else None
+        #: Set by ``close()``: a watch stream then ends instead of resuming.
+        self._closed = False
         self._connect()
 
     def _connect(self) -> None:
@@ -340,8 +376,9 @@ def build_get_status_request(
     max_age: Seconds | None = None,
     view: StatusView | str = StatusView.FULL,
     filter: TaskFilter | None = None,
+    redact_args: bool = False,
 ) -> pb.GetStatusRequest:
-    request = pb.GetStatusRequest(view=_view(view))
+    request = pb.GetStatusRequest(view=_view(view), redact_args=redact_args)
     age = to_seconds(max_age, "max_age")
     if age:
         request.max_age.CopyFrom(seconds_to_duration(age))
@@ -354,8 +391,9 @@ def build_watch_request(
     min_interval: Seconds | None = None,
     view: StatusView | str = StatusView.FULL,
     filter: TaskFilter | None = None,
+    redact_args: bool = False,
 ) -> pb.WatchStatusRequest:
-    request = pb.WatchStatusRequest(view=_view(view))
+    request = pb.WatchStatusRequest(view=_view(view), redact_args=redact_args)
     interval = to_seconds(min_interval, "min_interval")
     if interval:
         request.min_interval.CopyFrom(seconds_to_duration(interval))
@@ -364,13 +402,21 @@ def build_watch_request(
     return request
 
 
-def build_search_request(filter: TaskFilter | None = None, limit: int = 0) -> pb.SearchTasksRequest:
+def build_search_request(
+    filter: TaskFilter | None = None, limit: int = 0, redact_args: bool = False
+) -> pb.SearchTasksRequest:
     if isinstance(limit, bool) or not isinstance(limit, int) or not 0 <= limit <= _MAX_INT32:
         raise ValueError(f"limit must be an integer from 0 to {_MAX_INT32}, got {limit!r}")
-    request = pb.SearchTasksRequest(limit=limit)
+    request = pb.SearchTasksRequest(limit=limit, redact_args=redact_args)
     if filter is not None:
         request.filter.CopyFrom(filter.to_proto())
     return request
+
+
+def build_health_request(service: str = "") -> health_pb2.HealthCheckRequest:
+    if not isinstance(service, str):
+        raise ValueError(f"service must be a string, not {service!r}")
+    return health_pb2.HealthCheckRequest(service=service)
 
 
 def make_filter(

@@ -8,14 +8,18 @@ from types import TracebackType
 from typing import Any
 
 import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from tenacity import Retrying
 
 from celerystatus import analysis
 from celerystatus._base import (
     BaseClient,
+    OnDisconnect,
+    RetryPolicy,
     Seconds,
     StreamResumer,
     build_get_status_request,
+    build_health_request,
     build_search_request,
     build_watch_request,
     make_filter,
@@ -23,6 +27,7 @@ from celerystatus._base import (
 from celerystatus.exceptions import CeleryStatusError, Unavailable, from_rpc_error
 from celerystatus.models import (
     CeleryStatus,
+    ServingStatus,
     StatusView,
     TaskFilter,
     TaskSearchResult,
@@ -56,9 +61,11 @@ class CeleryStatusClient(BaseClient):
                 self.target, self._credentials, options=self._options
             )
         self._stub = CeleryStatusServiceStub(self._channel)
+        self._health = health_pb2_grpc.HealthStub(self._channel)
 
     def close(self) -> None:
         """Close the channel; ends any watch stream of this client."""
+        self._closed = True
         self._channel.close()
 
     def __enter__(self) -> CeleryStatusClient:
@@ -89,6 +96,7 @@ class CeleryStatusClient(BaseClient):
         *,
         view: StatusView | str = StatusView.FULL,
         filter: TaskFilter | None = None,
+        redact_args: bool = False,
         timeout: Seconds | None = None,
     ) -> CeleryStatus:
         """The latest snapshot.
@@ -97,7 +105,7 @@ class CeleryStatusClient(BaseClient):
         a fresh one first.  ``view=StatusView.SUMMARY`` leaves out the tasks.
         ``filter`` restricts ``queue_details`` (counters stay cluster-wide).
         """
-        request = build_get_status_request(max_age, view, filter)
+        request = build_get_status_request(max_age, view, filter, redact_args)
         response: pb.GetStatusResponse = self._unary(self._stub.GetStatus, request, timeout)
         return CeleryStatus.from_proto(response.status)
 
@@ -107,6 +115,9 @@ class CeleryStatusClient(BaseClient):
         *,
         view: StatusView | str = StatusView.FULL,
         filter: TaskFilter | None = None,
+        redact_args: bool = False,
+        on_disconnect: OnDisconnect | None = None,
+        retries: RetryPolicy | None = None,
     ) -> Generator[CeleryStatus, None, None]:
         """The latest snapshot at once, then every new one, without end.
 
@@ -114,12 +125,21 @@ class CeleryStatusClient(BaseClient):
         goes away (restart, network failure) the stream reconnects with
         backoff and goes on; it raises
         :class:`~celerystatus.exceptions.Unavailable` only after failing for
-        ``retries.reconnect_timeout`` seconds.  Stop by breaking out of the
-        loop or closing the iterator.
+        ``retries.reconnect_timeout`` seconds (which errors resume is
+        ``retries.reconnect_on``).  ``on_disconnect(error)`` is called each
+        time the stream breaks and is about to resume, before the backoff;
+        with it set, the first snapshot after a gap is delivered even when it
+        repeats the last one, so the consumer learns the stream is back.
+        ``retries`` replaces the client's policy for this stream only.
+        ``redact_args`` asks for the viewer's variant (arguments withheld)
+        whatever the token's role.  The stream ends when the client is
+        closed; stop it early by breaking out of the loop.
         """
-        request = build_watch_request(min_interval, view, filter)
-        resumer = StreamResumer(self.retry_policy)
-        while True:
+        request = build_watch_request(min_interval, view, filter, redact_args)
+        resumer = StreamResumer(
+            retries or self.retry_policy, repeat_after_gap=on_disconnect is not None
+        )
+        while not self._closed:
             call = self._stub.WatchStatus(request, **self._stream_kwargs())
             try:
                 for response in call:
@@ -132,7 +152,24 @@ class CeleryStatusClient(BaseClient):
                 error.__cause__ = exc
             finally:
                 call.cancel()
-            time.sleep(resumer.failed(error))
+            if self._closed:
+                return
+            delay = resumer.failed(error)
+            if on_disconnect is not None:
+                on_disconnect(error)
+            time.sleep(delay)
+
+    def check_health(self, service: str = "", *, timeout: Seconds | None = None) -> ServingStatus:
+        """The server's answer to the standard gRPC health check for ``service``.
+
+        ``""`` asks about the server as a whole.  Raises
+        :class:`~celerystatus.exceptions.Unimplemented` when the server runs
+        no health service.
+        """
+        reply: health_pb2.HealthCheckResponse = self._unary(
+            self._health.Check, build_health_request(service), timeout
+        )
+        return ServingStatus.from_proto(reply.status)
 
     def search_tasks(
         self,
@@ -145,12 +182,17 @@ class CeleryStatusClient(BaseClient):
         worker: str = "",
         states: Sequence[TaskState | str] = (),
         task_id: str = "",
+        redact_args: bool = False,
         timeout: Seconds | None = None,
     ) -> TaskSearchResult:
         """Tasks matching ``filter`` and/or the keyword criteria (ANDed).
 
         ``limit`` 0 means the server's default (1000); ``truncated`` on the
-        result tells when more matched.
+        result tells when more matched.  ``task_name`` without a dot also
+        matches the last component of a dotted name (``evaluate_code`` finds
+        ``tasks.evaluate_code``).  Argument criteria match the real arguments
+        even when they are withheld from the caller; the tasks found keep
+        their arguments withheld (masked in place).
         """
         merged = make_filter(
             filter,
@@ -161,7 +203,7 @@ class CeleryStatusClient(BaseClient):
             states=states,
             task_id=task_id,
         )
-        request = build_search_request(merged, limit)
+        request = build_search_request(merged, limit, redact_args)
         response: pb.SearchTasksResponse = self._unary(self._stub.SearchTasks, request, timeout)
         return TaskSearchResult.from_proto(response)
 
@@ -170,7 +212,7 @@ class CeleryStatusClient(BaseClient):
     ) -> analysis.TaskLocation | None:
         """Where the evaluation's task is (worker, state, for how long), or None."""
         result = self.search_tasks(eval_id=eval_id, timeout=timeout)
-        return analysis.find_task(result.tasks, eval_id)
+        return analysis.find_task(result.tasks, eval_id, matched=True)
 
     def worker_health(
         self, *, timeout: Seconds | None = None, **thresholds: float

@@ -110,18 +110,22 @@ def locate_tasks(
     eval_id: str,
     *,
     now: float | None = None,
+    matched: bool = False,
 ) -> list[TaskLocation]:
     """Every copy of the evaluation's task, most advanced first.
 
     ``source`` is a full snapshot or tasks already filtered by the server
-    (``search_tasks``); both are matched with :func:`task_matches_eval_id`.
+    (``search_tasks``), matched here with :func:`task_matches_eval_id`.
+    ``matched=True`` says the server already matched them on ``eval_id``: it
+    compares the real arguments, which it may have withheld (masked) from the
+    tasks it returned, so they are not matched again.
     """
     moment = _now(now)
     tasks = source.tasks() if isinstance(source, CeleryStatus) else source
     found = [
         location
         for task in tasks
-        if task_matches_eval_id(task, eval_id) and (location := _locate(task, moment)) is not None
+        if (matched or task_matches_eval_id(task, eval_id)) and (location := _locate(task, moment)) is not None
     ]
     found.sort(key=lambda loc: (_STATE_ORDER[loc.state], loc.worker, loc.task.id))
     return found
@@ -132,13 +136,15 @@ def find_task(
     eval_id: str,
     *,
     now: float | None = None,
+    matched: bool = False,
 ) -> TaskLocation | None:
     """Where the evaluation's task is, or ``None`` when no worker holds it.
 
     ``None`` does not mean the task is lost: it may still wait in the broker
-    queue (no worker has fetched it), or have finished already.
+    queue (no worker has fetched it), or have finished already.  ``matched``:
+    see :func:`locate_tasks`.
     """
-    found = locate_tasks(source, eval_id, now=now)
+    found = locate_tasks(source, eval_id, now=now, matched=matched)
     return found[0] if found else None
 
 

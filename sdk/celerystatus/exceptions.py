@@ -14,7 +14,8 @@ Exception                  gRPC status codes
 :class:`DeadlineExceeded`  DEADLINE_EXCEEDED (the client's timeout elapsed)
 :class:`InvalidArgument`   INVALID_ARGUMENT, OUT_OF_RANGE
 :class:`NotFound`          NOT_FOUND
-:class:`InternalError`     INTERNAL, UNKNOWN, DATA_LOSS, UNIMPLEMENTED
+:class:`InternalError`     INTERNAL, UNKNOWN, DATA_LOSS
+:class:`Unimplemented`     UNIMPLEMENTED (an ``InternalError``: version mismatch)
 :class:`CeleryStatusError` any other code (CANCELLED, ABORTED, ...)
 =========================  ==============================================
 
@@ -38,6 +39,7 @@ __all__ = [
     "RateLimited",
     "Unauthenticated",
     "Unavailable",
+    "Unimplemented",
     "from_rpc_error",
 ]
 
@@ -48,11 +50,15 @@ _RETRY_AFTER_KEY = "retry-after"
 class CeleryStatusError(Exception):
     """Base class of every error raised by the SDK for a failed call."""
 
-    def __init__(self, message: str, *, code: grpc.StatusCode | None = None) -> None:
+    def __init__(
+        self, message: str, *, code: grpc.StatusCode | None = None, details: str = ""
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
         """The gRPC status code, when the error came from a call."""
+        self.details = details
+        """The server's own explanation (``message`` without the code), or ``""``."""
 
 
 class Unavailable(CeleryStatusError):
@@ -78,9 +84,10 @@ class RateLimited(CeleryStatusError):
         message: str,
         *,
         code: grpc.StatusCode | None = None,
+        details: str = "",
         retry_after: float | None = None,
     ) -> None:
-        super().__init__(message, code=code)
+        super().__init__(message, code=code, details=details)
         self.retry_after = retry_after
         """Seconds the server asked the caller to wait, when it said so."""
 
@@ -101,6 +108,10 @@ class InternalError(CeleryStatusError):
     """The server failed, or does not implement the call (version mismatch)."""
 
 
+class Unimplemented(InternalError):
+    """The server does not implement the call (an older version, or a service it does not run)."""
+
+
 _BY_CODE: dict[grpc.StatusCode, type[CeleryStatusError]] = {
     grpc.StatusCode.UNAVAILABLE: Unavailable,
     grpc.StatusCode.UNAUTHENTICATED: Unauthenticated,
@@ -113,7 +124,7 @@ _BY_CODE: dict[grpc.StatusCode, type[CeleryStatusError]] = {
     grpc.StatusCode.INTERNAL: InternalError,
     grpc.StatusCode.UNKNOWN: InternalError,
     grpc.StatusCode.DATA_LOSS: InternalError,
-    grpc.StatusCode.UNIMPLEMENTED: InternalError,
+    grpc.StatusCode.UNIMPLEMENTED: Unimplemented,
 }
 
 
@@ -126,11 +137,12 @@ def from_rpc_error(exc: grpc.RpcError) -> CeleryStatusError:
     if not isinstance(code, grpc.StatusCode):
         code = grpc.StatusCode.UNKNOWN
     details = _call_attr(exc, "details")
+    details = details if isinstance(details, str) else ""
     message = f"{code.name}: {details}" if details else code.name
     cls = _BY_CODE.get(code, CeleryStatusError)
     if cls is RateLimited:
-        return RateLimited(message, code=code, retry_after=_retry_after(exc))
-    return cls(message, code=code)
+        return RateLimited(message, code=code, details=details, retry_after=_retry_after(exc))
+    return cls(message, code=code, details=details)
 
 
 def _call_attr(exc: grpc.RpcError, name: str) -> Any:

@@ -13,7 +13,7 @@ Conventions:
   exactly as they appear in the JSON, so a model and its dict never disagree.
 * Task arguments are JSON values.  Protobuf carries numbers as doubles; whole
   numbers up to 2**53 are turned back into ``int`` (see
-  :func:`celerystatus._values.value_to_python`).
+  :func:`celerystatus.values.value_to_python`).
 * Repeated fields are tuples.  Maps are plain dicts: the dataclasses are frozen
   (no attribute can be reassigned), but do not mutate the dicts you get.
 """
@@ -27,7 +27,8 @@ from typing import Any, cast
 
 from google.protobuf.message import Message
 
-from celerystatus._values import (
+from celerystatus.v1 import celery_status_pb2 as pb
+from celerystatus.values import (
     JSONValue,
     dict_to_struct,
     duration_to_seconds,
@@ -38,7 +39,6 @@ from celerystatus._values import (
     struct_to_dict,
     timestamp_to_epoch,
 )
-from celerystatus.v1 import celery_status_pb2 as pb
 
 __all__ = [
     "CeleryStatus",
@@ -48,6 +48,7 @@ __all__ = [
     "Pool",
     "QueueDepth",
     "QueueDetails",
+    "ServingStatus",
     "StatusView",
     "Task",
     "TaskFilter",
@@ -103,6 +104,21 @@ class InspectionMethod(str, enum.Enum):
         return _METHOD_FROM_PROTO.get(value)
 
 
+class ServingStatus(str, enum.Enum):
+    """A server's answer to the standard gRPC health check (``grpc.health.v1``)."""
+
+    UNKNOWN = "UNKNOWN"
+    SERVING = "SERVING"
+    NOT_SERVING = "NOT_SERVING"
+    SERVICE_UNKNOWN = "SERVICE_UNKNOWN"
+    """The server does not know the service name that was asked about."""
+
+    @classmethod
+    def from_proto(cls, value: int) -> ServingStatus:
+        names = ("UNKNOWN", "SERVING", "NOT_SERVING", "SERVICE_UNKNOWN")
+        return cls(names[value]) if 0 <= value < len(names) else cls.UNKNOWN
+
+
 _TASK_STATE_TO_PROTO: dict[TaskState, pb.TaskState.ValueType] = {
     TaskState.ACTIVE: pb.TASK_STATE_ACTIVE,
     TaskState.SCHEDULED: pb.TASK_STATE_SCHEDULED,
@@ -153,7 +169,8 @@ class Task:
     args: tuple[JSONValue, ...] = ()
     kwargs: dict[str, JSONValue] = field(default_factory=dict)
     args_redacted: bool = False
-    """True when the server withheld ``args``/``kwargs`` (they are then empty)."""
+    """True when the server withheld some arguments: each withheld value is
+    ``"***"`` in place, so ``args[0]`` means the same for every caller."""
     time_start: float | None = None
     """Epoch seconds when the task started executing (active tasks)."""
     eta: float | None = None
@@ -782,11 +799,13 @@ class TaskFilter:
     """Which tasks to return.  Unset criteria match everything; set ones AND."""
 
     task_name: str = ""
-    """Exact task name, e.g. ``"tasks.evaluate_code"``."""
+    """With a dot, the exact name (``"tasks.evaluate_code"``); without one,
+    also the last dotted component (``"evaluate_code"``)."""
     eval_id: str = ""
-    """A positional argument equal to it, or the keyword argument ``eval_id``."""
+    """A positional argument equal to it, or the keyword argument ``eval_id``;
+    matched on the real arguments even when they are withheld from the caller."""
     arg: str = ""
-    """Any positional or keyword argument equal to it."""
+    """Any positional or keyword argument equal to it, among those the caller may see."""
     worker: str = ""
     """Worker hostname, e.g. ``"celery@worker-1"``."""
     states: tuple[TaskState, ...] = ()
@@ -825,6 +844,9 @@ class TaskSearchResult:
     stale: bool = False
     truncated: bool = False
     """True when more tasks matched than were returned."""
+    search_limited: str | None = None
+    """``"arguments withheld"`` when the ``arg`` criterion could only look at
+    the argument values the caller may see (so a withheld match is missing)."""
 
     @classmethod
     def from_proto(cls, msg: pb.SearchTasksResponse) -> TaskSearchResult:
@@ -835,11 +857,37 @@ class TaskSearchResult:
             ),
             stale=msg.stale,
             truncated=msg.truncated,
+            search_limited=msg.search_limited or None,
         )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON document of ``GET /api/celery-status/tasks``.
+
+        Outside ``queue_details`` nothing implies where a task sits, so each
+        task carries the ``worker`` and ``state`` the status document leaves out.
+        """
+        tasks = []
+        for task in self.tasks:
+            entry = task.to_dict()
+            entry["worker"] = task.worker
+            entry["state"] = None if task.state is None else task.state.value
+            tasks.append(entry)
+        data: dict[str, Any] = {
+            "tasks": tasks,
+            "observed_at": self.observed_at,
+            "stale": self.stale,
+            "truncated": self.truncated,
+        }
+        if self.search_limited:
+            data["search_limited"] = self.search_limited
+        return data
 
     def to_proto(self) -> pb.SearchTasksResponse:
         msg = pb.SearchTasksResponse(
-            tasks=[t.to_proto() for t in self.tasks], stale=self.stale, truncated=self.truncated
+            tasks=[t.to_proto() for t in self.tasks],
+            stale=self.stale,
+            truncated=self.truncated,
+            search_limited=self.search_limited or "",
         )
         if self.observed_at is not None:
             msg.observed_at.CopyFrom(epoch_to_timestamp(self.observed_at))

@@ -85,7 +85,7 @@ def _add_bridge(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
 
 
 def _bridge(args: argparse.Namespace) -> int:
-    from celerystatus._base import TLSConfig
+    from celerystatus import TLSConfig, parse_target
 
     from .bridge import BridgeSecurity, run_bridge
     from .security.exposure import check_exposure
@@ -105,13 +105,11 @@ def _bridge(args: argparse.Namespace) -> int:
             client_certs=False,
             allow_unauthenticated=settings.allow_unauthenticated,
         )
-        credentials = None
-        options: tuple[tuple[str, object], ...] = ()
+        parse_target(args.target)
+        tls = None
         if args.target_tls or args.tls_ca or args.tls_client_cert:
             tls = TLSConfig(args.tls_ca, args.tls_client_cert, args.tls_client_key, args.tls_server_name)
-            credentials = tls.channel_credentials()
-            if args.tls_server_name:
-                options = (("grpc.ssl_target_name_override", args.tls_server_name),)
+            tls.channel_credentials()  # unreadable PEM files are a usage error, reported now
     except (SettingsError, TokenError, ValueError) as exc:
         print(f"celery-status bridge: {exc}", file=sys.stderr)
         return 2
@@ -129,8 +127,7 @@ def _bridge(args: argparse.Namespace) -> int:
             security=security,
             tls_cert=settings.tls_cert,
             tls_key=settings.tls_key,
-            backend_credentials=credentials,
-            backend_channel_options=options,
+            backend_tls=tls,
         )
     )
 
@@ -203,11 +200,11 @@ def build_parser() -> argparse.ArgumentParser:
     except (ImportError, AttributeError):  # demo extras missing from a trimmed install
         pass
     try:
-        from celerystatus import _cli
+        from celerystatus import cli as sdk_cli
     except ImportError:  # the SDK commands are optional in a server-only install
         pass
     else:
-        _cli.add_commands(subparsers)
+        sdk_cli.add_commands(subparsers)
     return parser
 
 

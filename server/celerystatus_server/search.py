@@ -1,4 +1,22 @@
-"""Task search over a snapshot: the filter behind GetStatus(filter) and SearchTasks."""
+"""Task search over a snapshot: the filter behind GetStatus(filter) and SearchTasks.
+
+How criteria match:
+
+* ``task_name``: with a dot, the exact name (``tasks.evaluate_code``); without
+  one, also the last dotted component of a name (``evaluate_code`` finds
+  ``tasks.evaluate_code`` and ``evaluate_code``, not ``evaluate_code_v2``).
+* ``eval_id``: a positional argument, or the keyword argument ``eval_id``,
+  equal to it, compared on the *real* arguments even when the caller's view
+  withholds them: the caller learns only that a value they already hold
+  matched, and gets the task back with its arguments still withheld.
+* ``arg``: any positional or keyword argument equal to it, compared on the
+  values the caller may see.  It reaches every keyword argument (``api_key``,
+  ``password``), so on withheld values it would be an oracle for secrets.
+* ``worker``, ``task_id``: exact; ``states``: any of them.
+
+Arguments compare as text: strings as they are, whole numbers without a
+decimal point, booleans as ``true``/``false``.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +27,8 @@ from google.protobuf import struct_pb2
 from celerystatus.v1 import celery_status_pb2 as pb
 
 MAX_FILTER_TEXT = 1024
+#: Said in a response whose ``arg`` filter could only look at the values the caller may see.
+ARGUMENTS_WITHHELD = "arguments withheld"
 
 
 class FilterError(ValueError):
@@ -54,8 +74,16 @@ def _keyword(task: pb.Task) -> Iterator[tuple[str, str]]:
             yield key, text
 
 
-def matches(task: pb.Task, flt: pb.TaskFilter) -> bool:
-    if flt.task_name and task.name != flt.task_name:
+def name_matches(name: str, wanted: str) -> bool:
+    if name == wanted:
+        return True
+    return "." not in wanted and name.rpartition(".")[2] == wanted
+
+
+def matches(task: pb.Task, flt: pb.TaskFilter, real: pb.Task | None = None) -> bool:
+    """Whether ``task`` (as the caller sees it) matches; ``real`` is the same
+    task with its arguments intact, when they are withheld in ``task``."""
+    if flt.task_name and not name_matches(task.name, flt.task_name):
         return False
     if flt.task_id and task.id != flt.task_id:
         return False
@@ -64,8 +92,9 @@ def matches(task: pb.Task, flt: pb.TaskFilter) -> bool:
     if flt.states and task.state not in flt.states:
         return False
     if flt.eval_id:
-        in_args = flt.eval_id in _positional(task)
-        in_kwargs = any(k == "eval_id" and v == flt.eval_id for k, v in _keyword(task))
+        source = task if real is None else real
+        in_args = flt.eval_id in _positional(source)
+        in_kwargs = any(k == "eval_id" and v == flt.eval_id for k, v in _keyword(source))
         if not (in_args or in_kwargs):
             return False
     if flt.arg:
@@ -81,18 +110,34 @@ _SECTIONS = (
 )
 
 
-def iter_tasks(status: pb.CeleryStatus) -> Iterator[pb.Task]:
+def _real_tasks(real: pb.CeleryStatus | None, section: str, worker: str, count: int) -> list[pb.Task | None]:
+    # The caller's variant is a copy of the snapshot with arguments masked in
+    # place, so the same worker holds the same tasks in the same order.
+    if real is not None:
+        lists = getattr(real.queue_details, section)
+        if worker in lists and len(lists[worker].tasks) == count:
+            return list(lists[worker].tasks)
+    return [None] * count
+
+
+def iter_tasks(
+    status: pb.CeleryStatus, real: pb.CeleryStatus | None = None
+) -> Iterator[tuple[pb.Task, pb.Task | None]]:
+    """Every task of ``status`` with its unmasked twin in ``real`` (None without one)."""
     for section, _state in _SECTIONS:
         lists = getattr(status.queue_details, section)
         for worker in sorted(lists):
-            yield from lists[worker].tasks
+            tasks = lists[worker].tasks
+            yield from zip(tasks, _real_tasks(real, section, worker, len(tasks)), strict=True)
 
 
-def filter_details(status: pb.CeleryStatus, flt: pb.TaskFilter) -> None:
+def filter_details(status: pb.CeleryStatus, flt: pb.TaskFilter, real: pb.CeleryStatus | None = None) -> None:
     """Keep only matching tasks in ``status.queue_details`` (in place, on a copy)."""
     for section, _state in _SECTIONS:
         lists = getattr(status.queue_details, section)
         for worker in list(lists):
-            kept = [t for t in lists[worker].tasks if matches(t, flt)]
-            del lists[worker].tasks[:]
-            lists[worker].tasks.extend(kept)
+            tasks = lists[worker].tasks
+            twins = _real_tasks(real, section, worker, len(tasks))
+            kept = [t for t, twin in zip(tasks, twins, strict=True) if matches(t, flt, twin)]
+            del tasks[:]
+            tasks.extend(kept)

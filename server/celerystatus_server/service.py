@@ -8,9 +8,11 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 import grpc
+from google.protobuf import duration_pb2
 
 from celerystatus.v1 import celery_status_pb2 as pb
 from celerystatus.v1 import celery_status_pb2_grpc as pb_grpc
+from celerystatus.values import duration_to_seconds
 
 from . import search
 from .security.principal import current_principal
@@ -26,8 +28,8 @@ MAX_SEARCH_LIMIT = 100_000
 MAX_MIN_INTERVAL = 3600.0
 
 
-def _seconds(duration: object) -> float:
-    return duration.ToNanoseconds() / 1e9  # type: ignore[attr-defined]
+def _seconds(duration: duration_pb2.Duration) -> float:
+    return duration_to_seconds(duration)
 
 
 def render(
@@ -36,7 +38,10 @@ def render(
     flt: pb.TaskFilter | None = None,
     base: pb.CeleryStatus | None = None,
 ) -> pb.CeleryStatus:
-    """A copy of the snapshot (or of its variant ``base``) for one caller: age stamped, view and filter applied."""
+    """A copy of the snapshot (or of its variant ``base``) for one caller: age stamped, view and filter applied.
+
+    The filter sees the snapshot's real arguments where ``search`` says so.
+    """
     status = pb.CeleryStatus()
     status.CopyFrom(snap.status if base is None else base)
     if status.enabled:
@@ -44,7 +49,7 @@ def render(
     if view == pb.STATUS_VIEW_SUMMARY:
         status.ClearField("queue_details")
     elif flt is not None and not search.is_empty(flt):
-        search.filter_details(status, flt)
+        search.filter_details(status, flt, real=snap.status)
     return status
 
 
@@ -120,8 +125,9 @@ class CeleryStatusServicer(pb_grpc.CeleryStatusServiceServicer):
             remaining = context.time_remaining()
             budget = collector.settings.round_deadline + collector.settings.min_refresh_interval + 0.5
             if remaining is not None:
-                # Leave time to send the answer we already have if no fresher one comes.
-                budget = min(budget, max(0.0, remaining - 0.05))
+                # Leave time to send the answer we already have if no fresher one
+                # comes: a quarter of the deadline, at most 0.25 s, covers a busy loop.
+                budget = min(budget, max(0.0, remaining - min(0.25, remaining / 4)))
             snap = await self._store.wait_newer(snap.version, budget) or self._store.latest()
         base = self._variant(snap, request.redact_args)
         return pb.GetStatusResponse(status=render(snap, request.view, request.filter, base))
@@ -159,10 +165,13 @@ class CeleryStatusServicer(pb_grpc.CeleryStatusServiceServicer):
         snap = self._store.latest()
         response = pb.SearchTasksResponse(stale=snap.status.stale)
         response.observed_at.CopyFrom(snap.status.observed_at)
-        # Searching the caller's variant: a viewer's argument filter matches only
-        # the values a viewer may see, so a search cannot probe withheld ones.
-        for task in search.iter_tasks(self._variant(snap, request.redact_args)):
-            if search.matches(task, request.filter):
+        variant = self._variant(snap, request.redact_args)
+        if request.filter.arg and variant is not snap.status:
+            response.search_limited = search.ARGUMENTS_WITHHELD
+        # Tasks come from the caller's variant; search.matches decides which
+        # criteria may look at the real arguments behind it.
+        for task, real in search.iter_tasks(variant, snap.status):
+            if search.matches(task, request.filter, real):
                 if len(response.tasks) >= limit:
                     response.truncated = True
                     break

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from celerystatus._values import epoch_to_timestamp, list_to_list_value, seconds_to_duration
 from celerystatus.v1 import celery_status_pb2 as pb
 from celerystatus.v1 import celery_status_pb2_grpc as pb_grpc
+from celerystatus.values import epoch_to_timestamp, list_to_list_value, seconds_to_duration
 
 
 def make_status(round_number: int = 1, *, active: int = 1) -> pb.CeleryStatus:
@@ -120,12 +120,21 @@ class FakeStatusService(pb_grpc.CeleryStatusServiceServicer):
 class FakeBackend:
     def __init__(self) -> None:
         self.service = FakeStatusService()
+        self.port = 0
+        self._serve()
+        self.target = f"127.0.0.1:{self.port}"
+
+    def _serve(self) -> None:
         self.server = grpc.aio.server()
         pb_grpc.add_CeleryStatusServiceServicer_to_server(self.service, self.server)
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
-        self.port = self.server.add_insecure_port("127.0.0.1:0")
-        self.target = f"127.0.0.1:{self.port}"
+        self.port = self.server.add_insecure_port(f"127.0.0.1:{self.port}")
+
+    async def restart(self) -> None:
+        """Serve the same service again on the same port, after :meth:`stop`."""
+        self._serve()
+        await self.start()
 
     async def start(self) -> None:
         await self.server.start()

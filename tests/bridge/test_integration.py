@@ -11,8 +11,9 @@ import httpx
 import websockets
 from prometheus_client.parser import text_string_to_metric_families
 
-from celerystatus_server.bridge.schema import CeleryStatusModel
+from celerystatus.schema import SEARCH_JSON_SCHEMA, STATUS_JSON_SCHEMA
 from tests.support.holds import Hold
+from tests.support.schemas import validate_closed
 from tests.support.waiting import wait_for_async
 from tests.support.workers import WorkerFactory
 
@@ -53,7 +54,8 @@ async def test_real_cluster_through_the_bridge(
         await wait_for_async(cluster_visible, timeout=30)
         for key in SEED_KEYS:
             assert key in latest
-        CeleryStatusModel.model_validate(latest)
+        # A real snapshot through the bridge, unknown keys forbidden: drift fails here.
+        validate_closed(latest, STATUS_JSON_SCHEMA)
         assert latest["connected"] is True and latest["enabled"] is True
         for stats in latest["worker_stats"].values():
             assert isinstance(stats["total"], int)
@@ -72,6 +74,7 @@ async def test_real_cluster_through_the_bridge(
 
         search = await live_http.get("/api/celery-status/tasks", params={"eval_id": eval_id})
         assert search.status_code == 200, search.text
+        validate_closed(search.json(), SEARCH_JSON_SCHEMA)
         (task,) = search.json()["tasks"]
         assert (task["state"], task["name"]) == ("active", "tasks.evaluate_code")
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
+from celerystatus.schema import SEARCH_JSON_SCHEMA, STATUS_JSON_SCHEMA, definitions
 from celerystatus.v1 import celery_status_pb2 as pb
 from celerystatus_server.bridge import BridgeServer, create_app
-from celerystatus_server.bridge.schema import CeleryStatusModel
+from tests.support.schemas import validate_closed
 
 from .conftest import BridgeFactory
 from .fake_service import FakeBackend, make_status
@@ -28,7 +28,7 @@ async def test_golden_shape(http: httpx.AsyncClient) -> None:
     body = response.json()
     for key in SEED_KEYS:
         assert key in body
-    CeleryStatusModel.model_validate(body)
+    validate_closed(body, STATUS_JSON_SCHEMA)
     actual = shape(body)
     if os.environ.get("UPDATE_GOLDEN"):
         GOLDEN.write_text(json.dumps(actual, indent=2, sort_keys=True) + "\n")
@@ -53,8 +53,13 @@ async def test_openapi_pins_the_shape(http: httpx.AsyncClient) -> None:
     ref = operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
     schema = spec["components"]["schemas"][ref.rsplit("/", 1)[1]]
     assert set(SEED_KEYS) <= set(schema["required"])
-    pool = spec["components"]["schemas"]["PoolModel"]
+    pool = spec["components"]["schemas"]["Pool"]
     assert {"max-concurrency", "processes", "max-tasks-per-child"} <= set(pool["required"])
+    # Generated from the SDK's schema, part for part: the API cannot disagree with it.
+    generated = definitions("#/components/schemas/")
+    assert {name: spec["components"]["schemas"][name] for name in generated} == generated
+    search = spec["paths"]["/api/celery-status/tasks"]["get"]["responses"]["200"]
+    assert search["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/TaskSearchResult"}
     params = {p["name"] for p in operation["parameters"]}
     assert params == {
         "task_name",
@@ -159,6 +164,7 @@ async def test_task_search_endpoint(http: httpx.AsyncClient, fake_backend: FakeB
     assert (task["worker"], task["state"], task["args"]) == ("celery@w1", "active", ["eval-0"])
     assert body["stale"] is False and body["truncated"] is False
     assert isinstance(body["observed_at"], float)
+    validate_closed(body, SEARCH_JSON_SCHEMA)
     request = fake_backend.service.search_requests[-1]
     assert (request.filter.task_name, request.limit) == ("tasks.evaluate_code", 5)
 
@@ -171,20 +177,19 @@ async def test_task_search_endpoint(http: httpx.AsyncClient, fake_backend: FakeB
 async def test_backend_down_answers_fast_with_every_key(start_bridge: BridgeFactory, dead_target: str) -> None:
     bridge = await start_bridge(dead_target)
     async with httpx.AsyncClient(base_url=bridge.url, timeout=10) as client:
+        # How fast the answer comes is measured in bench/bench_bounds.py.
         for path in ("/api/celery-status", "/api/celery-status?max_age=1"):
-            started = time.monotonic()
             response = await client.get(path)
-            elapsed = time.monotonic() - started
             assert response.status_code == 503
-            assert elapsed < 1.0
             body = response.json()
-            CeleryStatusModel.model_validate(body)
+            validate_closed(body, STATUS_JSON_SCHEMA)
             assert body["connected"] is False
             assert body["workers"] == 0
             assert body["error"] == "status service unavailable"
         response = await client.get("/api/celery-status/tasks")
         assert response.status_code == 503
         assert response.json()["tasks"] == []
+        validate_closed(response.json(), SEARCH_JSON_SCHEMA)
 
 
 async def test_bind_failure_is_an_os_error(bridge: BridgeServer) -> None:
@@ -204,3 +209,17 @@ def test_create_app_has_the_documented_routes() -> None:
         "/readyz",
         "/metrics",
     } <= paths
+
+
+@pytest.mark.parametrize("target", ["http://127.0.0.1:8080", "127.0.0.1", "", "host:99999"])
+def test_a_bad_target_is_refused_before_serving(target: str) -> None:
+    with pytest.raises(ValueError, match="target"):
+        create_app(target)
+
+
+def test_cli_reports_a_bad_target_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    from celerystatus_server.cli import main
+
+    assert main(["bridge", "--target", "http://127.0.0.1:8080", "--http-address", "127.0.0.1:0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "not a gRPC target" in err

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from celerystatus.v1 import celery_status_pb2 as pb
 from celerystatus_server import assemble, search
 from celerystatus_server.urls import mask_text, mask_url
@@ -155,12 +157,46 @@ def test_password_is_masked_everywhere() -> None:
 def test_search_matches_eval_id_in_args_and_kwargs() -> None:
     status = build()
     flt = pb.TaskFilter(eval_id="eval-456")
-    assert [t.id for t in search.iter_tasks(status) if search.matches(t, flt)] == ["task-123"]
-    assert not [t for t in search.iter_tasks(status) if search.matches(t, pb.TaskFilter(eval_id="eval-4"))]
-    by_state = pb.TaskFilter(states=[pb.TASK_STATE_SCHEDULED])
-    assert [t.id for t in search.iter_tasks(status) if search.matches(t, by_state)] == ["task-9"]
-    both = pb.TaskFilter(task_name="tasks.evaluate_code", worker="celery@worker-2")
-    assert not [t for t in search.iter_tasks(status) if search.matches(t, both)]
+    def found(flt: pb.TaskFilter) -> list[str]:
+        return [t.id for t, real in search.iter_tasks(status) if search.matches(t, flt, real)]
+
+    assert found(flt) == ["task-123"]
+    assert not found(pb.TaskFilter(eval_id="eval-4"))
+    assert found(pb.TaskFilter(states=[pb.TASK_STATE_SCHEDULED])) == ["task-9"]
+    assert not found(pb.TaskFilter(task_name="tasks.evaluate_code", worker="celery@worker-2"))
+
+
+@pytest.mark.parametrize(
+    ("wanted", "expected"),
+    [
+        ("tasks.evaluate_code", True),  # the full name, exactly
+        ("evaluate_code", True),  # no dot: the last dotted component too
+        ("code", False),  # a component must match whole
+        ("evaluate", False),
+        ("other.evaluate_code", False),  # with a dot: exact only
+        ("evaluate_code.tasks", False),
+        ("", True),
+    ],
+)
+def test_task_name_matches_the_full_name_or_its_last_component(wanted: str, expected: bool) -> None:
+    task = pb.Task(id="t", name="tasks.evaluate_code")
+    assert search.matches(task, pb.TaskFilter(task_name=wanted)) is expected
+
+
+def test_eval_id_matches_the_real_arguments_behind_a_masked_copy() -> None:
+    from celerystatus_server.security.redaction import Redactor
+
+    real = build()
+    masked = Redactor().redact_status(real)
+    flt = pb.TaskFilter(eval_id="eval-456")
+    pairs = list(search.iter_tasks(masked, real))
+    assert [t.id for t, twin in pairs if search.matches(t, flt, twin)] == ["task-123"]
+    # The arg criterion stays on what the caller sees.
+    assert not [t for t, twin in pairs if search.matches(t, pb.TaskFilter(arg="eval-456"), twin)]
+    search.filter_details(masked, flt, real)
+    (kept,) = [t for tl in masked.queue_details.active.values() for t in tl.tasks]
+    assert kept.id == "task-123" and kept.args_redacted
+    assert all(v.string_value == "***" for v in kept.args.values)
 
 
 def test_filter_details_keeps_worker_keys() -> None:

@@ -6,7 +6,6 @@ from dataclasses import replace
 
 import pytest
 
-from celerystatus._cli import evaluate_check
 from celerystatus.analysis import (
     FindingKind,
     ScalingAction,
@@ -16,6 +15,7 @@ from celerystatus.analysis import (
     task_matches_eval_id,
     worker_health,
 )
+from celerystatus.cli import evaluate_check
 from celerystatus.models import (
     CeleryStatus,
     Pool,

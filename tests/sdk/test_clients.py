@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import time
+import asyncio
+from typing import Any
 
 import grpc
 import pytest
@@ -20,13 +21,16 @@ from celerystatus import (
     PermissionDenied,
     RateLimited,
     RetryPolicy,
+    ServingStatus,
     StatusView,
     TaskFilter,
     TaskState,
     Unauthenticated,
     Unavailable,
+    Unimplemented,
 )
 from celerystatus.v1 import celery_status_pb2 as pb
+from tests.support.waiting import wait_for_async
 
 from .conftest import ScriptedServer, ScriptedServicer
 from .samples import full_status_proto
@@ -44,7 +48,7 @@ CODES = [
     (grpc.StatusCode.NOT_FOUND, NotFound),
     (grpc.StatusCode.INTERNAL, InternalError),
     (grpc.StatusCode.UNKNOWN, InternalError),
-    (grpc.StatusCode.UNIMPLEMENTED, InternalError),
+    (grpc.StatusCode.UNIMPLEMENTED, Unimplemented),
     (grpc.StatusCode.DATA_LOSS, InternalError),
     (grpc.StatusCode.FAILED_PRECONDITION, CeleryStatusError),
     (grpc.StatusCode.ABORTED, CeleryStatusError),
@@ -104,7 +108,8 @@ async def test_async_helpers(scripted_server: ScriptedServer) -> None:
         advice = await client.scaling_advice(1, 5)
     assert location is not None and location.task.id == "task-123"
     assert health["celery@worker-2"].findings[0].kind.value == "crashed_processes"
-    assert advice.action.value in {"up", "down", "hold"}
+    # Same snapshot as the sync test: 1 active + 1 reserved + 45 queued over 6 slots.
+    assert advice.action.value == "up" and advice.demand == 47
 
 
 def test_sync_helpers(scripted_server: ScriptedServer) -> None:
@@ -207,27 +212,23 @@ async def test_async_retry_stops_after_its_attempts(scripted_server: ScriptedSer
 def test_retry_stops_at_its_total_time(scripted_server: ScriptedServer) -> None:
     scripted_server.servicer.abort_code = grpc.StatusCode.UNAVAILABLE
     policy = RetryPolicy(attempts=1000, total_timeout=0.5, initial_backoff=0.05, max_backoff=0.1)
-    started = time.monotonic()
     with CeleryStatusClient(scripted_server.target, retries=policy) as client:
         with pytest.raises(Unavailable):
             client.get_status()
-    elapsed = time.monotonic() - started
     calls = scripted_server.servicer.calls["GetStatus"]
-    # The stop rule refuses a backoff that would end past the budget, so the
-    # time spent sleeping stays under it; calls themselves add a little.
-    assert 2 <= calls < 1000
-    assert elapsed < 0.5 + 2.0
+    # The time budget, not the attempt count, ended the retries: at most
+    # 0.5 s / 0.025 s (the shortest jittered backoff) attempts fit in it.
+    # How long giving up takes is measured in bench/bench_bounds.py.
+    assert 2 <= calls <= 21
 
 
 async def test_async_retry_stops_at_its_total_time(scripted_server: ScriptedServer) -> None:
     scripted_server.servicer.abort_code = grpc.StatusCode.UNAVAILABLE
     policy = RetryPolicy(attempts=1000, total_timeout=0.5, initial_backoff=0.05, max_backoff=0.1)
-    started = time.monotonic()
     async with AsyncCeleryStatusClient(scripted_server.target, retries=policy) as client:
         with pytest.raises(Unavailable):
             await client.get_status()
-    assert 2 <= scripted_server.servicer.calls["GetStatus"] < 1000
-    assert time.monotonic() - started < 0.5 + 2.0
+    assert 2 <= scripted_server.servicer.calls["GetStatus"] <= 21
 
 
 @pytest.mark.parametrize(
@@ -311,11 +312,12 @@ async def test_async_watch_survives_a_server_restart(
 
 def test_watch_gives_up_after_reconnect_timeout(dead_target: str) -> None:
     policy = RetryPolicy(initial_backoff=0.05, max_backoff=0.1, reconnect_timeout=0.5)
-    started = time.monotonic()
+    gaps: list[CeleryStatusError] = []
     with CeleryStatusClient(dead_target, retries=policy) as client:
         with pytest.raises(Unavailable):
-            next(client.watch_status())
-    assert time.monotonic() - started < 0.5 + 2.0
+            next(client.watch_status(on_disconnect=gaps.append))
+    # Each failed attempt before giving up was reported; the last one raised.
+    assert gaps and all(isinstance(error, Unavailable) for error in gaps)
 
 
 def test_watch_does_not_resume_on_permission_denied(scripted_server: ScriptedServer) -> None:
@@ -324,3 +326,111 @@ def test_watch_does_not_resume_on_permission_denied(scripted_server: ScriptedSer
         with pytest.raises(PermissionDenied):
             next(client.watch_status())
     assert scripted_server.servicer.calls["WatchStatus"] == 1
+
+
+def test_redact_args_reaches_the_server(scripted_server: ScriptedServer) -> None:
+    with CeleryStatusClient(scripted_server.target) as client:
+        client.get_status(redact_args=True)
+        client.search_tasks(eval_id="eval-456", redact_args=True)
+        stream = client.watch_status(redact_args=True)
+        next(stream)
+        stream.close()
+        client.get_status()
+    get, search, watch, plain = scripted_server.servicer.requests
+    assert (get.redact_args, search.redact_args, watch.redact_args) == (True, True, True)
+    assert plain.redact_args is False
+
+
+def test_on_disconnect_reports_each_gap_and_repeats_after_it(scripted_server: ScriptedServer) -> None:
+    gaps: list[CeleryStatusError] = []
+    with CeleryStatusClient(scripted_server.target, retries=WATCH_RETRIES) as client:
+        stream = client.watch_status(on_disconnect=gaps.append)
+        assert next(stream).inspection.round == 7
+        # The restarted server still holds the same snapshot: without
+        # on_disconnect it would be skipped as a repeat; with it the consumer
+        # that was told about the gap hears the stream is back.
+        scripted_server.restart(ScriptedServicer(full_status_proto()), graceful=False)
+        assert next(stream).inspection.round == 7
+        stream.close()
+    assert len(gaps) >= 1 and all(isinstance(error, Unavailable) for error in gaps)
+
+
+async def test_async_on_disconnect_and_reconnect_on_every_error(scripted_server: ScriptedServer) -> None:
+    # A consumer that must never stop (a proxy, a router) resumes on any error.
+    policy = RetryPolicy.watch_forever(initial_backoff=0.01, max_backoff=0.05)
+    assert policy.reconnect_on == (CeleryStatusError,) and policy.reconnect_timeout is None
+    assert policy.attempts == 1
+    gaps: list[CeleryStatusError] = []
+    scripted_server.servicer.abort_code = grpc.StatusCode.PERMISSION_DENIED
+    async with AsyncCeleryStatusClient(scripted_server.target, retries=policy) as client:
+        stream = client.watch_status(on_disconnect=gaps.append)
+        first = asyncio.ensure_future(anext(stream))
+        await wait_for_async(lambda: len(gaps) >= 2)
+        scripted_server.servicer.abort_code = None
+        assert (await asyncio.wait_for(first, 10)).inspection.round == 7
+        await stream.aclose()
+    assert all(isinstance(error, PermissionDenied) for error in gaps)
+
+
+def test_watch_ends_when_the_client_closes(scripted_server: ScriptedServer) -> None:
+    client = CeleryStatusClient(scripted_server.target, retries=WATCH_RETRIES)
+    stream = client.watch_status()
+    assert next(stream).inspection.round == 7
+    client.close()
+    with pytest.raises(StopIteration):
+        next(stream)
+
+
+def test_reconnect_on_rejects_other_types() -> None:
+    with pytest.raises(ValueError, match="reconnect_on"):
+        RetryPolicy(reconnect_on=(ValueError,))  # type: ignore[arg-type]
+
+
+def test_check_health(scripted_server: ScriptedServer) -> None:
+    # The scripted server runs no health service: the SDK says so by type.
+    with CeleryStatusClient(scripted_server.target, retries=None) as client:
+        with pytest.raises(Unimplemented):
+            client.check_health()
+
+
+async def test_async_check_health_of_a_real_health_service() -> None:
+    from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+    server = grpc.aio.server()
+    servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        await servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+        await servicer.set("other", health_pb2.HealthCheckResponse.NOT_SERVING)
+        async with AsyncCeleryStatusClient(f"127.0.0.1:{port}", retries=None) as client:
+            assert await client.check_health() is ServingStatus.SERVING
+            assert await client.check_health("other") is ServingStatus.NOT_SERVING
+            with pytest.raises(NotFound):
+                await client.check_health("missing")
+    finally:
+        await server.stop(None)
+
+
+class MaskingServicer(ScriptedServicer):
+    """Answers searches as a server does for a viewer: matched, arguments masked."""
+
+    def SearchTasks(self, request: Any, context: grpc.ServicerContext) -> pb.SearchTasksResponse:
+        reply = super().SearchTasks(request, context)
+        for task in reply.tasks:
+            for value in task.args.values:
+                value.string_value = "***"
+            task.args_redacted = True
+        return reply
+
+
+def test_find_task_trusts_the_servers_match_on_masked_arguments() -> None:
+    server = ScriptedServer(MaskingServicer())
+    server.start()
+    try:
+        with CeleryStatusClient(server.target) as client:
+            location = client.find_task("eval-456")
+    finally:
+        server.stop()
+    assert location is not None and location.task.id == "task-123" and location.task.args_redacted

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import socket
 import subprocess
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -22,6 +20,7 @@ from celerystatus.schema import STATUS_JSON_SCHEMA
 from celerystatus_server.config import Settings
 from celerystatus_server.server import StatusServer
 from tests.support.holds import Hold
+from tests.support.schemas import validate_closed
 from tests.support.server import running_server
 from tests.support.waiting import wait_for, wait_for_async
 from tests.support.workers import WorkerFactory
@@ -89,8 +88,9 @@ def test_sync_client_against_real_workers(
             for stats in status.worker_stats.values():
                 assert stats.pool.max_concurrency == 2 and len(stats.pool.processes) == 2
             document = status.to_dict()
-            jsonschema = pytest.importorskip("jsonschema")
-            jsonschema.validate(json.loads(json.dumps(document)), STATUS_JSON_SCHEMA)
+            # A real snapshot, with unknown keys forbidden: any drift between
+            # to_dict and the published schema fails here.
+            validate_closed(document, STATUS_JSON_SCHEMA)
             assert CeleryStatus.from_dict(document) == status
 
             location = client.find_task("eval-int-1")
@@ -151,7 +151,6 @@ async def test_async_client_and_watch_across_a_real_server_restart(
             before = await anext(stream)
             await server.stop(grace=0.2)
             server = StatusServer(_settings(redis_url, address))
-            started = time.monotonic()
             await server.start()
             # The stream reconnects on its own; a restarted server counts rounds from 1.
             after = await wait_for_async(
@@ -159,7 +158,6 @@ async def test_async_client_and_watch_across_a_real_server_restart(
             )
             assert after.observed_at is not None and before.observed_at is not None
             assert after.observed_at > before.observed_at
-            assert time.monotonic() - started < 30
             await stream.aclose()
     finally:
         await server.stop(grace=0.2)

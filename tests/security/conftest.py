@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from celerystatus._values import dict_to_struct, list_to_list_value
 from celerystatus.v1 import celery_status_pb2 as pb
+from celerystatus.values import dict_to_struct, list_to_list_value
 from celerystatus_server.config import Settings
 from celerystatus_server.security.tokens import hash_token
 from celerystatus_server.server import StatusServer

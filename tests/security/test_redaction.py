@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from celerystatus._values import dict_to_struct, list_to_list_value
 from celerystatus.v1 import celery_status_pb2 as pb
+from celerystatus.values import dict_to_struct, list_to_list_value
 from celerystatus_server.security.redaction import Redactor
 from celerystatus_server.service import RedactedVariant
 from celerystatus_server.snapshot import SnapshotStore
@@ -20,16 +20,18 @@ def task(args: list[object], kwargs: dict[str, object] | None = None, argsrepr: 
 def test_everything_is_withheld_by_default() -> None:
     t = task(["eval-1", "secret"], {"key": "v"}, "('eval-1', 'secret')")
     Redactor().redact_task(t)
-    assert len(t.args.values) == 0 and len(t.kwargs.fields) == 0 and t.argsrepr == ""
-    assert t.args_redacted
+    # Masked in place: positions and keyword names stay, values do not.
+    assert [v.string_value for v in t.args.values] == ["***", "***"]
+    assert {k: v.string_value for k, v in t.kwargs.fields.items()} == {"key": "***"}
+    assert t.argsrepr == "" and t.args_redacted
 
 
 def test_allow_list_is_anchored_and_scalar_only() -> None:
     redactor = Redactor(["eval-*"])
     t = task(["eval-1", "xeval-2", "eval-3 and secret", ["eval-4"], 5], {"eval_id": "eval-9", "k": "eval"})
     redactor.redact_task(t)
-    assert [v.string_value for v in t.args.values] == ["eval-1", "eval-3 and secret"]
-    assert dict(t.kwargs.fields)["eval_id"].string_value == "eval-9" and "k" not in t.kwargs.fields
+    assert [v.string_value for v in t.args.values] == ["eval-1", "***", "eval-3 and secret", "***", "***"]
+    assert {k: v.string_value for k, v in t.kwargs.fields.items()} == {"eval_id": "eval-9", "k": "***"}
     assert t.args_redacted
 
 
@@ -42,7 +44,7 @@ def test_nothing_withheld_means_not_marked() -> None:
 def test_argsrepr_only_when_allowed() -> None:
     t = task(["secret"], argsrepr="('<masked>',)")
     Redactor(allow_argsrepr=True).redact_task(t)
-    assert t.argsrepr == "('<masked>',)" and len(t.args.values) == 0 and t.args_redacted
+    assert t.argsrepr == "('<masked>',)" and [v.string_value for v in t.args.values] == ["***"] and t.args_redacted
 
 
 @pytest.mark.parametrize("pattern", ["*", "**", "?*", "x" * 300])

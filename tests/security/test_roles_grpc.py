@@ -77,9 +77,10 @@ async def test_role_against_rpc(server: StatusServer, role: str, rpc: str) -> No
             assert SECRET_ARG in args and kwargs["api_key"] == SECRET_KWARG
             assert not task.args_redacted and SECRET_ARG in task.argsrepr
         else:
-            # Only values on the allow-list (eval-*) survive, so the evaluation is still findable.
-            assert args == [task.args.values[0].string_value] and args[0].startswith("eval-")
-            assert list(kwargs) == ["eval_id"]
+            # Only values on the allow-list (eval-*) survive; the others are masked
+            # in place, so args[0] is the evaluation id for every role.
+            assert args == [task.args.values[0].string_value, "***"] and args[0].startswith("eval-")
+            assert kwargs == {"api_key": "***", "eval_id": args[0]}
             assert task.args_redacted and task.argsrepr == ""
         assert SECRET_ARG not in str(task) or role == "admin"
 
@@ -91,7 +92,7 @@ async def test_admin_can_ask_for_the_viewer_variant(server: StatusServer) -> Non
     assert SECRET_ARG not in str(reply)
 
 
-async def test_viewer_search_cannot_probe_withheld_values(server: StatusServer) -> None:
+async def test_viewer_arg_search_cannot_probe_withheld_values(server: StatusServer) -> None:
     async with grpc.aio.insecure_channel(server.grpc_target) as channel:
         stub = pb_grpc.CeleryStatusServiceStub(channel)
         flt = pb.TaskFilter(arg=SECRET_ARG)
@@ -101,7 +102,32 @@ async def test_viewer_search_cannot_probe_withheld_values(server: StatusServer) 
             pb.SearchTasksRequest(filter=pb.TaskFilter(eval_id="eval-1")), metadata=metadata(VIEWER_TOKEN)
         )
     assert len(viewer.tasks) == 0 and len(admin.tasks) == 2
-    assert [t.id for t in by_eval.tasks] == ["task-1"]
+    # The viewer is told the empty answer is not definitive.
+    assert (viewer.search_limited, admin.search_limited) == ("arguments withheld", "")
+    assert [t.id for t in by_eval.tasks] == ["task-1"] and by_eval.search_limited == ""
+
+
+async def test_viewer_finds_an_evaluation_whose_arguments_are_withheld(start_server: StartServer) -> None:
+    # No allow-list: every argument is withheld from viewers, yet eval_id
+    # (which the viewer already knows) still finds the task, through both
+    # GetStatus and SearchTasks, and the task comes back still masked.
+    server = await start_server(allow_arg_patterns=())
+    async with grpc.aio.insecure_channel(server.grpc_target) as channel:
+        stub = pb_grpc.CeleryStatusServiceStub(channel)
+        flt = pb.TaskFilter(eval_id="eval-1", task_name="evaluate_code")
+        found = await stub.SearchTasks(pb.SearchTasksRequest(filter=flt), metadata=metadata(VIEWER_TOKEN))
+        status = await stub.GetStatus(pb.GetStatusRequest(filter=flt), metadata=metadata(VIEWER_TOKEN))
+        admin_view = await stub.SearchTasks(
+            pb.SearchTasksRequest(filter=flt, redact_args=True), metadata=metadata(ADMIN_TOKEN)
+        )
+    listed = [t for tl in status.status.queue_details.active.values() for t in tl.tasks]
+    for tasks in (list(found.tasks), listed, list(admin_view.tasks)):
+        assert [t.id for t in tasks] == ["task-1"]
+        (task,) = tasks
+        assert [v.string_value for v in task.args.values] == ["***", "***"]
+        assert {k: v.string_value for k, v in task.kwargs.fields.items()} == {"api_key": "***", "eval_id": "***"}
+        assert task.args_redacted
+    assert SECRET_ARG not in str(found) + str(status) and "eval-1" not in str(found)
 
 
 async def test_redaction_runs_once_per_snapshot(server: StatusServer) -> None:

@@ -36,8 +36,9 @@ def assert_variant(tasks: list[dict], role: str) -> None:  # type: ignore[type-a
             assert SECRET_ARG in task["args"] and task["kwargs"]["api_key"] == SECRET_KWARG
             assert task["args_redacted"] is False
         else:
-            assert len(task["args"]) == 1 and task["args"][0].startswith("eval-")
-            assert list(task["kwargs"]) == ["eval_id"]
+            # Withheld values are masked in place: args[0] is the evaluation id for every role.
+            assert task["args"][0].startswith("eval-") and task["args"][1:] == ["***"]
+            assert task["kwargs"] == {"api_key": "***", "eval_id": task["args"][0]}
             assert task["args_redacted"] is True and "argsrepr" not in task
 
 
@@ -134,3 +135,31 @@ async def test_service_is_read_only(http: httpx.AsyncClient) -> None:
     for method in ("POST", "PUT", "DELETE", "PATCH"):
         response = await http.request(method, "/api/celery-status", headers=auth(ADMIN_TOKEN))
         assert response.status_code == 405
+
+
+@pytest.mark.parametrize("path", ["/api/celery-status", "/api/celery-status/tasks"])
+async def test_viewer_finds_an_evaluation_whose_arguments_are_withheld(start_server: StartServer, path: str) -> None:
+    # The spec's own example, ?task_name=evaluate_code&eval_id=..., with every
+    # argument withheld (no allow-list): found through the bridge, still masked.
+    server = await start_server(allow_arg_patterns=())
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.http_port}", timeout=10) as client:
+        response = await client.get(
+            path, params={"task_name": "evaluate_code", "eval_id": "eval-1"}, headers=auth(VIEWER_TOKEN)
+        )
+    assert response.status_code == 200, response.text
+    (task,) = _tasks(path, response.json())
+    assert task["id"] == "task-1" and task["name"] == "tasks.evaluate_code"
+    assert task["args"] == ["***", "***"] and task["kwargs"] == {"api_key": "***", "eval_id": "***"}
+    assert task["args_redacted"] is True
+    assert SECRET_ARG not in response.text and "eval-1" not in response.text
+
+
+@pytest.mark.parametrize("path", ["/api/celery-status", "/api/celery-status/tasks"])
+async def test_arg_search_says_when_it_could_not_see_the_arguments(http: httpx.AsyncClient, path: str) -> None:
+    params = {"arg": SECRET_ARG}
+    viewer = await http.get(path, params=params, headers=auth(VIEWER_TOKEN))
+    admin = await http.get(path, params=params, headers=auth(ADMIN_TOKEN))
+    assert viewer.status_code == admin.status_code == 200
+    assert not _tasks(path, viewer.json()) and len(_tasks(path, admin.json())) == 2
+    assert viewer.json()["search_limited"] == "arguments withheld"
+    assert "search_limited" not in admin.json()

@@ -8,14 +8,18 @@ from types import TracebackType
 from typing import Any
 
 import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from tenacity import AsyncRetrying
 
 from celerystatus import analysis
 from celerystatus._base import (
     BaseClient,
+    OnDisconnect,
+    RetryPolicy,
     Seconds,
     StreamResumer,
     build_get_status_request,
+    build_health_request,
     build_search_request,
     build_watch_request,
     make_filter,
@@ -23,6 +27,7 @@ from celerystatus._base import (
 from celerystatus.exceptions import CeleryStatusError, Unavailable, from_rpc_error
 from celerystatus.models import (
     CeleryStatus,
+    ServingStatus,
     StatusView,
     TaskFilter,
     TaskSearchResult,
@@ -56,9 +61,11 @@ class AsyncCeleryStatusClient(BaseClient):
                 self.target, self._credentials, options=self._options
             )
         self._stub = CeleryStatusServiceStub(self._channel)
+        self._health = health_pb2_grpc.HealthStub(self._channel)
 
     async def close(self) -> None:
         """Close the channel; ends any watch stream of this client."""
+        self._closed = True
         await self._channel.close()
 
     async def __aenter__(self) -> AsyncCeleryStatusClient:
@@ -91,10 +98,11 @@ class AsyncCeleryStatusClient(BaseClient):
         *,
         view: StatusView | str = StatusView.FULL,
         filter: TaskFilter | None = None,
+        redact_args: bool = False,
         timeout: Seconds | None = None,
     ) -> CeleryStatus:
         """See :meth:`celerystatus.CeleryStatusClient.get_status`."""
-        request = build_get_status_request(max_age, view, filter)
+        request = build_get_status_request(max_age, view, filter, redact_args)
         response: pb.GetStatusResponse = await self._unary(self._stub.GetStatus, request, timeout)
         return CeleryStatus.from_proto(response.status)
 
@@ -104,11 +112,16 @@ class AsyncCeleryStatusClient(BaseClient):
         *,
         view: StatusView | str = StatusView.FULL,
         filter: TaskFilter | None = None,
+        redact_args: bool = False,
+        on_disconnect: OnDisconnect | None = None,
+        retries: RetryPolicy | None = None,
     ) -> AsyncGenerator[CeleryStatus, None]:
         """See :meth:`celerystatus.CeleryStatusClient.watch_status`."""
-        request = build_watch_request(min_interval, view, filter)
-        resumer = StreamResumer(self.retry_policy)
-        while True:
+        request = build_watch_request(min_interval, view, filter, redact_args)
+        resumer = StreamResumer(
+            retries or self.retry_policy, repeat_after_gap=on_disconnect is not None
+        )
+        while not self._closed:
             call = self._stub.WatchStatus(request, **self._stream_kwargs())
             try:
                 async for response in call:
@@ -121,7 +134,19 @@ class AsyncCeleryStatusClient(BaseClient):
                 error.__cause__ = exc
             finally:
                 call.cancel()
-            await asyncio.sleep(resumer.failed(error))
+            if self._closed:
+                return
+            delay = resumer.failed(error)
+            if on_disconnect is not None:
+                on_disconnect(error)
+            await asyncio.sleep(delay)
+
+    async def check_health(self, service: str = "", *, timeout: Seconds | None = None) -> ServingStatus:
+        """See :meth:`celerystatus.CeleryStatusClient.check_health`."""
+        reply: health_pb2.HealthCheckResponse = await self._unary(
+            self._health.Check, build_health_request(service), timeout
+        )
+        return ServingStatus.from_proto(reply.status)
 
     async def search_tasks(
         self,
@@ -134,6 +159,7 @@ class AsyncCeleryStatusClient(BaseClient):
         worker: str = "",
         states: Sequence[TaskState | str] = (),
         task_id: str = "",
+        redact_args: bool = False,
         timeout: Seconds | None = None,
     ) -> TaskSearchResult:
         """See :meth:`celerystatus.CeleryStatusClient.search_tasks`."""
@@ -146,7 +172,7 @@ class AsyncCeleryStatusClient(BaseClient):
             states=states,
             task_id=task_id,
         )
-        request = build_search_request(merged, limit)
+        request = build_search_request(merged, limit, redact_args)
         response: pb.SearchTasksResponse = await self._unary(
             self._stub.SearchTasks, request, timeout
         )
@@ -157,7 +183,7 @@ class AsyncCeleryStatusClient(BaseClient):
     ) -> analysis.TaskLocation | None:
         """See :meth:`celerystatus.CeleryStatusClient.find_task`."""
         result = await self.search_tasks(eval_id=eval_id, timeout=timeout)
-        return analysis.find_task(result.tasks, eval_id)
+        return analysis.find_task(result.tasks, eval_id, matched=True)
 
     async def worker_health(
         self, *, timeout: Seconds | None = None, **thresholds: float

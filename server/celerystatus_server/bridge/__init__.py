@@ -7,8 +7,8 @@ talks to Celery itself.
 from __future__ import annotations
 
 from .app import create_app
-from .backend import Timeouts
 from .security import BridgeSecurity
 from .server import BridgeServer, run_bridge
+from .upstream import Timeouts
 
 __all__ = ["BridgeSecurity", "BridgeServer", "Timeouts", "create_app", "run_bridge"]

@@ -6,13 +6,14 @@ status service gives 503, and then with the full key set so scripts that read
 ``.connected`` or ``.workers`` still get an answer.
 """
 
+# No "from __future__ import annotations": FastAPI resolves the handlers'
+# annotations at run time, and they name objects local to create_app.
 import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-import grpc
 from fastapi import Depends, FastAPI, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -21,25 +22,17 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.websockets import WebSocketState
 
-from celerystatus._values import timestamp_to_epoch
-from celerystatus.models import CeleryStatus, Task, TaskFilter
-from celerystatus.v1 import celery_status_pb2 as pb
+from celerystatus import CeleryStatusError, StatusView, TaskFilter, TLSConfig, parse_target
 
+from ..search import ARGUMENTS_WITHHELD
 from ..security.principal import Principal
 from . import query
-from .backend import (
-    UNAVAILABLE_ERROR,
-    Backend,
-    Timeouts,
-    describe,
-    is_unreachable,
-    unavailable_status,
-)
-from .errors import BadRequest
+from .errors import BadRequest, http_status
 from .hub import StatusHub
 from .metrics import BridgeMetrics
-from .schema import CeleryStatusModel, ErrorModel, ProbeModel, TaskSearchModel
+from .schema import ErrorModel, ProbeModel, install_components, json_body
 from .security import BridgeSecurity, Refused, RequestLimits, admit, rate_limited
+from .upstream import UNAVAILABLE_ERROR, Timeouts, Upstream, unavailable_status
 
 STATUS_PATH = "/api/celery-status"
 _NO_STORE = {"Cache-Control": "no-store"}
@@ -55,11 +48,11 @@ _ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 _STATUS_RESPONSES: dict[int | str, dict[str, Any]] = {
     **_ERROR_RESPONSES,
-    502: {"model": CeleryStatusModel, "description": "The status service failed the call."},
-    503: {
-        "model": CeleryStatusModel,
-        "description": f'Status service unreachable: full key set, connected false, error "{UNAVAILABLE_ERROR}".',
-    },
+    502: json_body("CeleryStatus", "The status service failed the call."),
+    503: json_body(
+        "CeleryStatus",
+        f'Status service unreachable: full key set, connected false, error "{UNAVAILABLE_ERROR}".',
+    ),
 }
 
 
@@ -67,9 +60,9 @@ class _State:
     """What the lifespan creates; reached from handlers through ``app.state.bridge``."""
 
     def __init__(
-        self, backend: Backend, hubs: dict[bool, StatusHub], metrics: BridgeMetrics, security: BridgeSecurity
+        self, upstream: Upstream, hubs: dict[bool, StatusHub], metrics: BridgeMetrics, security: BridgeSecurity
     ) -> None:
-        self.backend = backend
+        self.upstream = upstream
         #: Keyed by "redacted": the viewer's variant and the admin's full one.
         self.hubs = hubs
         self.metrics = metrics
@@ -98,39 +91,34 @@ def create_app(
     target: str,
     *,
     timeouts: Timeouts | None = None,
-    channel: grpc.aio.Channel | None = None,
-    backoff_max: float = 2.0,
     security: BridgeSecurity | None = None,
-    backend_credentials: grpc.ChannelCredentials | None = None,
-    backend_channel_options: tuple[tuple[str, Any], ...] = (),
+    backend_tls: TLSConfig | None = None,
+    backend_options: dict[str, Any] | None = None,
 ) -> FastAPI:
     """A bridge in front of the CeleryStatusService at ``target`` (``host:port``).
 
-    The gRPC channel, the shared status streams and the metrics registry live
-    for the lifespan of the app, so the app must be served by an ASGI server
-    that runs lifespan events (uvicorn does).
+    The SDK client (and its channel), the shared status streams and the
+    metrics registry live for the lifespan of the app, so the app must be
+    served by an ASGI server that runs lifespan events (uvicorn does).
+    ``backend_tls`` and ``backend_options`` (gRPC channel arguments) are
+    passed to the client.
     """
+    target = parse_target(target)  # a bad target is the caller's mistake: ValueError now, not at startup
     security = security or BridgeSecurity()
     policy = security.policy
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        backend = Backend(
+        upstream = Upstream(
             target,
             timeouts=timeouts,
-            channel=channel,
             token=security.backend_token,
-            credentials=backend_credentials,
-            channel_options=backend_channel_options,
+            tls=backend_tls,
+            options=backend_options,
         )
-        hubs = {
-            redacted: StatusHub(
-                backend.status, backoff_max=backoff_max, redact_args=redacted, metadata=backend.metadata
-            )
-            for redacted in (True, False)
-        }
+        hubs = {redacted: StatusHub(upstream, redact_args=redacted) for redacted in (True, False)}
         # Metrics need no arguments: they follow the redacted stream, always open.
-        state = _State(backend, hubs, BridgeMetrics(hubs[True]), security)
+        state = _State(upstream, hubs, BridgeMetrics(hubs[True]), security)
         app.state.bridge = state
         hubs[True].start()
         try:
@@ -138,7 +126,7 @@ def create_app(
         finally:
             for hub in hubs.values():
                 await hub.stop()
-            await backend.close()
+            await upstream.close()
 
     app = FastAPI(
         title="celery-status bridge",
@@ -146,6 +134,7 @@ def create_app(
         version="1",
         lifespan=lifespan,
     )
+    install_components(app)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -203,12 +192,12 @@ def create_app(
         ] = None,
     ) -> query.StatusParams:
         query.reject_unknown(request, query.STATUS_PARAMS)
-        return query.StatusParams(filter=filter, view=view, max_age=max_age)
+        return query.StatusParams(filter=filter, view=StatusView(view), max_age=max_age)
 
     @app.get(
         STATUS_PATH,
         response_model=None,
-        responses={200: {"model": CeleryStatusModel}, **_STATUS_RESPONSES},
+        responses={200: json_body("CeleryStatus", "The status."), **_STATUS_RESPONSES},
         summary="Cluster status, optionally with queue_details filtered to matching tasks.",
     )
     async def celery_status(
@@ -222,21 +211,30 @@ def create_app(
             cached = _from_stream(state.hub_for(principal))
             if cached is not None:
                 return JSONResponse(cached, headers=_NO_STORE)
-        request_pb = params.to_proto()
-        request_pb.redact_args = not principal.sees_arguments
         try:
-            status = await state.backend.get_status(request_pb)
-        except grpc.aio.AioRpcError as error:
-            return _status_error(error)
-        return JSONResponse(CeleryStatus.from_proto(status).to_dict(), headers=_NO_STORE)
+            status = await state.upstream.get_status(
+                filter=params.filter,
+                view=params.view,
+                max_age=params.max_age,
+                redact_args=not principal.sees_arguments,
+            )
+        except CeleryStatusError as error:
+            return _error_response(error, unavailable_status())
+        body = status.to_dict()
+        if params.filter.arg and not principal.sees_arguments:
+            # The server matched arg on the values this caller sees; say so, as
+            # SearchTasks does, rather than let "no match" look definitive.
+            body["search_limited"] = ARGUMENTS_WITHHELD
+        return JSONResponse(body, headers=_NO_STORE)
 
     @app.get(
         f"{STATUS_PATH}/tasks",
         response_model=None,
         responses={
-            200: {"model": TaskSearchModel},
+            200: json_body("TaskSearchResult", "The matching tasks."),
             **_ERROR_RESPONSES,
-            503: {"model": TaskSearchModel},
+            502: json_body("CeleryStatus", "The status service failed the call."),
+            503: json_body("TaskSearchResult", f'Status service unreachable: no tasks, error "{UNAVAILABLE_ERROR}".'),
         },
         summary="Tasks matching a filter, from the latest snapshot.",
     )
@@ -248,23 +246,14 @@ def create_app(
         limit: Annotated[int, Query(ge=0, le=query.SEARCH_LIMIT_MAX, description="0: server default.")] = 0,
     ) -> Response:
         query.reject_unknown(request, query.SEARCH_PARAMS)
-        request_pb = pb.SearchTasksRequest(
-            filter=filter.to_proto(), limit=limit, redact_args=not principal.sees_arguments
-        )
         try:
-            reply = await state.backend.search_tasks(request_pb)
-        except grpc.aio.AioRpcError as error:
-            if is_unreachable(error):
-                body: dict[str, Any] = {
-                    "tasks": [],
-                    "observed_at": None,
-                    "stale": True,
-                    "truncated": False,
-                    "error": UNAVAILABLE_ERROR,
-                }
-                return JSONResponse(body, status_code=503, headers=_NO_STORE)
-            return _rpc_error_response(error)
-        return JSONResponse(search_result_to_dict(reply), headers=_NO_STORE)
+            result = await state.upstream.search_tasks(
+                filter=filter, limit=limit, redact_args=not principal.sees_arguments
+            )
+        except CeleryStatusError as error:
+            unavailable: dict[str, Any] = {"tasks": [], "observed_at": None, "stale": True, "truncated": False}
+            return _error_response(error, {**unavailable, "error": UNAVAILABLE_ERROR})
+        return JSONResponse(result.to_dict(), headers=_NO_STORE)
 
     @app.websocket("/ws/celery-status")
     async def celery_status_ws(websocket: WebSocket) -> None:
@@ -305,8 +294,8 @@ def create_app(
         summary="The status service answers.",
     )
     async def readyz(state: Annotated[_State, Depends(bridge)]) -> Response:
-        ready, how = await state.backend.check_ready()
-        body = {"status": "ready" if ready else "unavailable", "backend": state.backend.target}
+        ready, how = await state.upstream.check_ready()
+        body = {"status": "ready" if ready else "unavailable", "backend": state.upstream.target}
         body["detail"] = how
         return JSONResponse(body, status_code=200 if ready else 503, headers=_NO_STORE)
 
@@ -381,35 +370,14 @@ async def _drain(websocket: WebSocket) -> None:
             return
 
 
-def _status_error(error: grpc.aio.AioRpcError) -> JSONResponse:
-    if is_unreachable(error):
-        return JSONResponse(unavailable_status(), status_code=503, headers=_NO_STORE)
-    return _rpc_error_response(error)
-
-
-def _rpc_error_response(error: grpc.aio.AioRpcError) -> JSONResponse:
-    code = error.code()
-    if code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.OUT_OF_RANGE):
-        return JSONResponse({"error": error.details() or code.name, "detail": None}, 400)
-    # Any other failure of the backend is a bad gateway from the client's view;
-    # the status keys are still there for scripts.
-    body = unavailable_status(f"status service error: {describe(error)}")
-    return JSONResponse(body, status_code=502, headers=_NO_STORE)
-
-
-def search_result_to_dict(reply: pb.SearchTasksResponse) -> dict[str, Any]:
-    tasks = []
-    for msg in reply.tasks:
-        task = Task.from_proto(msg)
-        # Outside queue_details nothing implies where a task sits, so the
-        # worker and state the status document leaves out are added back.
-        entry = task.to_dict()
-        entry["worker"] = task.worker
-        entry["state"] = None if task.state is None else task.state.value
-        tasks.append(entry)
-    return {
-        "tasks": tasks,
-        "observed_at": (timestamp_to_epoch(reply.observed_at) if reply.HasField("observed_at") else None),
-        "stale": reply.stale,
-        "truncated": reply.truncated,
-    }
+def _error_response(error: CeleryStatusError, unavailable_body: dict[str, Any]) -> JSONResponse:
+    """The answer to a failed call to the status service (statuses from :func:`http_status`)."""
+    status = http_status(error)
+    if status == 503:
+        return JSONResponse(unavailable_body, status_code=503, headers=_NO_STORE)
+    if status == 400:
+        return JSONResponse({"error": error.details or error.message, "detail": None}, 400)
+    # The service answered, but not with a status: a bad gateway from the
+    # client's view, with the status keys still there for scripts.
+    body = unavailable_status(f"status service error: {error}")
+    return JSONResponse(body, status_code=status, headers=_NO_STORE)

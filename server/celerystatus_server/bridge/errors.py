@@ -1,8 +1,12 @@
-"""The bridge's own HTTP errors, all answered with the same JSON body."""
+"""The bridge's HTTP errors: its own refusals, and the one mapping of SDK errors to HTTP statuses."""
 
 from __future__ import annotations
 
 from typing import Any
+
+from celerystatus import CeleryStatusError, DeadlineExceeded, InvalidArgument, Unavailable
+
+__all__ = ["BadRequest", "http_status"]
 
 
 class BadRequest(Exception):
@@ -17,3 +21,18 @@ class BadRequest(Exception):
 
     def body(self) -> dict[str, Any]:
         return {"error": self.message, "detail": self.detail}
+
+
+def http_status(error: CeleryStatusError) -> int:
+    """The HTTP status for a failed call to the status service.
+
+    503: the service did not answer (down, restarting, too slow for the
+    bridge's deadline). 400: it rejected the request's parameters. 502 for
+    anything else: it answered, but not with a status (including refusing the
+    bridge's own credential, which the HTTP client cannot fix).
+    """
+    if isinstance(error, Unavailable | DeadlineExceeded):
+        return 503
+    if isinstance(error, InvalidArgument):
+        return 400
+    return 502

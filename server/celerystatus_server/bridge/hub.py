@@ -7,6 +7,8 @@ only when an admin first asks, for the full variant.
 Each subscriber owns a single slot holding only the newest snapshot it has not
 read: a slow consumer skips snapshots instead of queueing them, so memory per
 subscriber is constant.
+The stream itself, and its reconnection, are the SDK's (``Upstream.watch``);
+the hub only turns each gap into a placeholder its consumers can see.
 """
 
 from __future__ import annotations
@@ -15,25 +17,22 @@ import asyncio
 import contextlib
 import json
 import logging
-import random
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import grpc
+from celerystatus import CeleryStatus, CeleryStatusError
 
-from celerystatus.models import CeleryStatus
-from celerystatus.v1 import celery_status_pb2 as pb
-from celerystatus.v1 import celery_status_pb2_grpc as pb_grpc
+from .upstream import Upstream, unavailable_status
 
-from .backend import describe, unavailable_status
+__all__ = ["EncodedStatus", "Listener", "StatusHub", "Subscription"]
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class Snapshot:
+class EncodedStatus:
     """A status as JSON-ready data, converted and encoded once for all consumers."""
 
     data: dict[str, Any]
@@ -44,7 +43,7 @@ class Snapshot:
     from_backend: bool = True
 
     @classmethod
-    def of(cls, data: dict[str, Any], *, from_backend: bool = True) -> Snapshot:
+    def of(cls, data: dict[str, Any], *, from_backend: bool = True) -> EncodedStatus:
         return cls(
             data=data,
             text=json.dumps(data, separators=(",", ":")),
@@ -53,21 +52,21 @@ class Snapshot:
         )
 
     @classmethod
-    def from_proto(cls, status: pb.CeleryStatus) -> Snapshot:
-        return cls.of(CeleryStatus.from_proto(status).to_dict())
+    def from_status(cls, status: CeleryStatus) -> EncodedStatus:
+        return cls.of(status.to_dict())
 
 
 @dataclass(eq=False)
 class Subscription:
     """A latest-only mailbox. Iterate it; iteration ends when the hub stops."""
 
-    _slot: Snapshot | None = None
+    _slot: EncodedStatus | None = None
     _closed: bool = False
     _event: asyncio.Event = field(default_factory=asyncio.Event)
     #: Snapshots replaced before this subscriber read them.
     skipped: int = 0
 
-    def offer(self, snapshot: Snapshot) -> None:
+    def offer(self, snapshot: EncodedStatus) -> None:
         if self._slot is not None:
             self.skipped += 1
         self._slot = snapshot
@@ -81,7 +80,7 @@ class Subscription:
     def closed(self) -> bool:
         return self._closed
 
-    async def next(self) -> Snapshot | None:
+    async def next(self) -> EncodedStatus | None:
         """The newest unread snapshot, waiting for one; None once closed."""
         while self._slot is None and not self._closed:
             self._event.clear()
@@ -91,47 +90,35 @@ class Subscription:
         snapshot, self._slot = self._slot, None
         return snapshot
 
-    def __aiter__(self) -> AsyncIterator[Snapshot]:
+    def __aiter__(self) -> AsyncIterator[EncodedStatus]:
         return self._iterate()
 
-    async def _iterate(self) -> AsyncIterator[Snapshot]:
+    async def _iterate(self) -> AsyncIterator[EncodedStatus]:
         while (snapshot := await self.next()) is not None:
             yield snapshot
 
 
-Listener = Callable[[Snapshot], None]
+Listener = Callable[[EncodedStatus], None]
 
 
 class StatusHub:
-    """Keeps one WatchStatus stream open, reconnecting with jittered backoff."""
+    """Keeps one status stream of ``upstream`` open and publishes what it delivers."""
 
-    def __init__(
-        self,
-        stub: pb_grpc.CeleryStatusServiceStub,
-        *,
-        backoff_initial: float = 0.1,
-        backoff_max: float = 2.0,
-        redact_args: bool = False,
-        metadata: tuple[tuple[str, str], ...] = (),
-    ) -> None:
-        self._stub = stub
+    def __init__(self, upstream: Upstream, *, redact_args: bool = False) -> None:
+        self._upstream = upstream
         self.redact_args = redact_args
-        self._metadata = metadata
-        self._backoff_initial = backoff_initial
-        self._backoff_max = backoff_max
         self._subscribers: set[Subscription] = set()
         self._listeners: list[Listener] = []
-        self._latest: Snapshot | None = None
+        self._latest: EncodedStatus | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self.stream_connected = False
-        #: Streams opened so far; 1 while nothing failed.
-        self.streams_opened = 0
         self.last_error: str | None = None
-        self._changed = asyncio.Condition()
+        #: Set and replaced on every publication; wait_for waits on it.
+        self._changed = asyncio.Event()
 
     @property
-    def latest(self) -> Snapshot | None:
+    def latest(self) -> EncodedStatus | None:
         return self._latest
 
     @property
@@ -163,7 +150,7 @@ class StatusHub:
         self.stream_connected = False
 
     @contextlib.contextmanager
-    def subscribe(self) -> Any:
+    def subscribe(self) -> Iterator[Subscription]:
         """A subscription primed with the current snapshot, removed on exit."""
         subscription = Subscription()
         if self._stopping:
@@ -177,18 +164,17 @@ class StatusHub:
         finally:
             self._subscribers.discard(subscription)
 
-    async def wait_for(self, predicate: Callable[[Snapshot], bool], timeout: float) -> Snapshot:
+    async def wait_for(self, predicate: Callable[[EncodedStatus], bool], timeout: float) -> EncodedStatus:
         """The first published snapshot (current one included) matching ``predicate``."""
 
-        async def matched() -> None:
-            async with self._changed:
-                await self._changed.wait_for(lambda: self._latest is not None and predicate(self._latest))
+        async def matched() -> EncodedStatus:
+            while self._latest is None or not predicate(self._latest):
+                await self._changed.wait()
+            return self._latest
 
-        await asyncio.wait_for(matched(), timeout)
-        assert self._latest is not None
-        return self._latest
+        return await asyncio.wait_for(matched(), timeout)
 
-    async def _publish(self, snapshot: Snapshot) -> None:
+    def _publish(self, snapshot: EncodedStatus) -> None:
         self._latest = snapshot
         for subscription in self._subscribers:
             subscription.offer(snapshot)
@@ -197,33 +183,26 @@ class StatusHub:
                 listener(snapshot)
             except Exception:  # a broken metric must not stop the stream
                 log.exception("snapshot listener failed")
-        async with self._changed:
-            self._changed.notify_all()
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    def _lost(self, error: CeleryStatusError) -> None:
+        self.stream_connected = False
+        self.last_error = str(error)
+        if self._latest is None or self._latest.from_backend:
+            # Consumers learn about the outage instead of showing the last
+            # good snapshot as if it were current.
+            log.warning("status stream lost (%s); reconnecting", self.last_error)
+            self._publish(EncodedStatus.of(unavailable_status(), from_backend=False))
 
     async def _run(self) -> None:
-        delay = self._backoff_initial
-        while not self._stopping:
-            request = pb.WatchStatusRequest(view=pb.STATUS_VIEW_FULL, redact_args=self.redact_args)
-            call = self._stub.WatchStatus(request, metadata=self._metadata or None)
-            self.streams_opened += 1
-            try:
-                async for message in call:
-                    self.stream_connected = True
-                    self.last_error = None
-                    delay = self._backoff_initial
-                    await self._publish(Snapshot.from_proto(message.status))
-                self.last_error = "stream ended"
-            except grpc.aio.AioRpcError as error:
-                self.last_error = describe(error)
-            except asyncio.CancelledError:
-                call.cancel()
-                raise
-            self.stream_connected = False
-            if self._latest is None or self._latest.from_backend:
-                # Consumers learn about the outage instead of showing the last
-                # good snapshot as if it were current.
-                log.warning("status stream lost (%s); reconnecting", self.last_error)
-                await self._publish(Snapshot.of(unavailable_status(), from_backend=False))
-            # Jitter keeps many bridges from reconnecting in lockstep.
-            await asyncio.sleep(delay * random.uniform(0.5, 1.0))
-            delay = min(delay * 2, self._backoff_max)
+        try:
+            async for status in self._upstream.watch(redact_args=self.redact_args, on_disconnect=self._lost):
+                self.stream_connected = True
+                self.last_error = None
+                self._publish(EncodedStatus.from_status(status))
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the SDK resumes after every call error; this is a bug, say so
+            log.exception("status stream failed for good")
+        self.stream_connected = False

@@ -21,7 +21,7 @@ from prometheus_client.registry import Collector
 from celerystatus.models import CeleryStatus
 from celerystatus.scaling import DEFAULT_TARGET_UTILISATION, ClusterLoad, desired_workers
 
-from .hub import Snapshot, StatusHub
+from .hub import EncodedStatus, StatusHub
 
 # Inspection rounds wait about a second for worker replies; buckets straddle that.
 DURATION_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
@@ -137,7 +137,7 @@ class BridgeMetrics:
         self._last_round: float | None = None
         hub.add_listener(self.observe)
 
-    def observe(self, snapshot: Snapshot) -> None:
+    def observe(self, snapshot: EncodedStatus) -> None:
         inspection = snapshot.data.get("inspection") or {}
         round_number = _number(inspection.get("round"))
         duration = _number(inspection.get("duration"))

@@ -11,16 +11,12 @@ from typing import Annotated, Literal
 
 from fastapi import Query, Request
 
-from celerystatus._values import seconds_to_duration
-from celerystatus.models import TaskFilter, TaskState
-from celerystatus.v1 import celery_status_pb2 as pb
+from celerystatus import StatusView, TaskFilter, TaskState
 
 from .errors import BadRequest
 
 StateName = Literal["active", "scheduled", "reserved"]
 ViewName = Literal["summary", "full"]
-
-_VIEWS = {"summary": pb.STATUS_VIEW_SUMMARY, "full": pb.STATUS_VIEW_FULL}
 
 # A max_age beyond a day cannot ask for anything the periodic refresh does
 # not already give; the bound also keeps the value inside Duration's range.
@@ -47,15 +43,22 @@ def reject_unknown(request: Request, allowed: frozenset[str]) -> None:
 
 
 def task_filter(
-    task_name: Annotated[str, Query(max_length=512, description="Exact task name.")] = "",
+    task_name: Annotated[str, Query(
+            max_length=512,
+            description="Task name: exact with a dot (tasks.evaluate_code); without one, also the last "
+            "dotted component (evaluate_code).",
+        )] = "",
     eval_id: Annotated[
         str,
         Query(
             max_length=512,
-            description="A positional argument equal to this value, or kwarg eval_id.",
+            description="A positional argument equal to this value, or kwarg eval_id; matched on the real "
+            "arguments even when they are withheld (the tasks come back still masked).",
         ),
     ] = "",
-    arg: Annotated[str, Query(max_length=512, description="Any positional or keyword argument value.")] = "",
+    arg: Annotated[
+        str, Query(max_length=512, description="Any positional or keyword argument value the caller may see.")
+    ] = "",
     worker: Annotated[str, Query(max_length=512, description="Worker hostname.")] = "",
     state: Annotated[
         list[StateName] | None,
@@ -76,16 +79,10 @@ def task_filter(
 @dataclass(frozen=True)
 class StatusParams:
     filter: TaskFilter
-    view: ViewName
+    view: StatusView
     max_age: float | None
 
     @property
     def is_plain(self) -> bool:
         """No filter, full view, no freshness demand: the latest snapshot as is."""
-        return self.filter == TaskFilter() and self.view == "full" and not self.max_age
-
-    def to_proto(self) -> pb.GetStatusRequest:
-        request = pb.GetStatusRequest(view=_VIEWS[self.view], filter=self.filter.to_proto())
-        if self.max_age:
-            request.max_age.CopyFrom(seconds_to_duration(self.max_age))
-        return request
+        return self.filter == TaskFilter() and self.view is StatusView.FULL and not self.max_age

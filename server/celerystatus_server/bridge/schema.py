@@ -1,92 +1,48 @@
-"""Pydantic models that pin the JSON shape served by the bridge.
+"""The bridge's OpenAPI document: status and search bodies generated from the SDK's JSON Schema.
 
-They feed the OpenAPI document (and so the JSON Schema clients can validate
-against) and the shape tests. Responses are not passed through them at run
-time: the SDK's ``to_dict`` already builds the JSON, and validating every
-snapshot again would cost more than the rest of a request.
-
-Every seed key is required; the extras are additive and optional so older
-servers that omit them still validate.
+The status and search documents are defined once, in
+:mod:`celerystatus.schema` (next to the ``to_dict`` code that produces them);
+here they become OpenAPI components, so the published API cannot disagree
+with what the SDK builds. Only the bodies the bridge invents itself (errors,
+probes) are Pydantic models.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import FastAPI
+from pydantic import BaseModel, ConfigDict
+
+from celerystatus.schema import definitions
+
+__all__ = ["COMPONENTS", "ErrorModel", "ProbeModel", "install_components", "json_body"]
+
+_PREFIX = "#/components/schemas/"
+
+#: OpenAPI components generated from the SDK's schema (CeleryStatus, TaskSearchResult, ...).
+COMPONENTS: dict[str, dict[str, Any]] = definitions(_PREFIX)
 
 
-class _Open(BaseModel):
-    # New keys may appear in later versions; a client schema must not reject them.
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
+def json_body(component: str, description: str) -> dict[str, Any]:
+    """A ``responses`` entry whose JSON body is one of :data:`COMPONENTS`."""
+    if component not in COMPONENTS:
+        raise KeyError(component)
+    return {"description": description, "content": {"application/json": {"schema": {"$ref": _PREFIX + component}}}}
 
 
-class PoolModel(_Open):
-    max_concurrency: int = Field(alias="max-concurrency")
-    processes: list[int]
-    max_tasks_per_child: int | None = Field(alias="max-tasks-per-child")
+def install_components(app: FastAPI) -> None:
+    """Add :data:`COMPONENTS` to ``app``'s OpenAPI document (generated once, on first request)."""
+    generate = app.openapi
 
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = generate()
+            document.setdefault("components", {}).setdefault("schemas", {}).update(COMPONENTS)
+            app.openapi_schema = document
+        return app.openapi_schema
 
-class WorkerStatsModel(_Open):
-    total: int
-    pool: PoolModel
-
-
-class TaskModel(_Open):
-    id: str
-    name: str
-    args: list[Any]
-    time_start: float | None = Field(description="Epoch seconds when the task started; null for tasks not yet running.")
-
-
-class QueueDetailsModel(_Open):
-    active: dict[str, list[TaskModel]]
-    scheduled: dict[str, list[TaskModel]]
-    reserved: dict[str, list[TaskModel]] | None = None
-
-
-class QueueDepthModel(_Open):
-    messages: int
-    consumers: int | None = None
-
-
-class InspectionModel(_Open):
-    duration: float | None = None
-    method: str | None = None
-    round: int | None = None
-    errors: int | None = None
-    refresh_interval: float | None = None
-
-
-class CeleryStatusModel(_Open):
-    """``GET /api/celery-status``: every key is present in every response."""
-
-    enabled: bool
-    connected: bool
-    workers: int
-    broker_url: str
-    active_tasks: int
-    scheduled_tasks: int
-    registered_tasks: list[str]
-    worker_stats: dict[str, WorkerStatsModel]
-    queue_details: QueueDetailsModel
-    reserved_tasks: int | None = None
-    queues: dict[str, QueueDepthModel] | None = None
-    observed_at: Any = None
-    age: float | None = None
-    stale: bool | None = None
-    error: str | None = None
-    message: str | None = None
-    inspection: InspectionModel | None = None
-
-
-class TaskSearchModel(_Open):
-    """``GET /api/celery-status/tasks``."""
-
-    tasks: list[dict[str, Any]]
-    observed_at: Any = None
-    stale: bool
-    truncated: bool
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 class ErrorModel(BaseModel):
@@ -96,5 +52,8 @@ class ErrorModel(BaseModel):
     detail: Any = None
 
 
-class ProbeModel(_Open):
+class ProbeModel(BaseModel):
+    # Probes may gain keys (backend, detail); a client schema must not reject them.
+    model_config = ConfigDict(extra="allow")
+
     status: str

@@ -14,15 +14,16 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-import grpc
 import uvicorn
+
+from celerystatus import TLSConfig
 
 from ..config import DEFAULT_HTTP_ADDRESS, SettingsError, parse_address
 from ..security import logs
 from ..startup import ListenError, bind_listener, load_server_tls
 from .app import create_app
-from .backend import Timeouts
 from .security import MAX_WS_MESSAGE, BridgeSecurity
+from .upstream import Timeouts
 
 
 class _EmbeddedServer(uvicorn.Server):
@@ -45,8 +46,7 @@ class BridgeServer:
         security: BridgeSecurity | None = None,
         tls_cert: str | None = None,
         tls_key: str | None = None,
-        backend_credentials: grpc.ChannelCredentials | None = None,
-        backend_channel_options: tuple[tuple[str, Any], ...] = (),
+        backend_tls: TLSConfig | None = None,
     ) -> None:
         self.target = target
         self.host, self.port = parse_address("http address", http_address)
@@ -56,8 +56,7 @@ class BridgeServer:
             target,
             timeouts=timeouts,
             security=security,
-            backend_credentials=backend_credentials,
-            backend_channel_options=backend_channel_options,
+            backend_tls=backend_tls,
         )
         config = uvicorn.Config(
             self._app,

@@ -1,8 +1,9 @@
 """The viewer's variant of a snapshot: task arguments withheld.
 
 Arguments are where secrets live (API keys, user data, code under evaluation);
-viewers get an empty list plus ``args_redacted: true``. Two operator choices
-loosen that:
+viewers get each withheld value replaced by ``"***"`` in place, plus
+``args_redacted: true``. Positions and keyword names stay, so ``args[0]``
+means the same for every role. Two operator choices loosen that:
 
 * an allow-list of ``fnmatch`` patterns (``eval-*``): an argument value that
   matches one is kept, so searching for an evaluation by id still works. The
@@ -21,6 +22,8 @@ from google.protobuf import struct_pb2
 
 from celerystatus.v1 import celery_status_pb2 as pb
 
+#: What a viewer sees in place of a withheld argument value.
+WITHHELD = "***"
 MAX_PATTERNS = 64
 MAX_PATTERN_LENGTH = 256
 
@@ -54,16 +57,13 @@ class Redactor:
         return text is not None and any(fnmatchcase(text, p) for p in self.allow_patterns)
 
     def redact_task(self, task: pb.Task) -> None:
-        """Withhold ``task``'s arguments in place."""
-        kept_args = [v for v in task.args.values if self.allowed(v)]
-        kept_kwargs = {k: v for k, v in task.kwargs.fields.items() if self.allowed(v)}
-        withheld = len(kept_args) != len(task.args.values) or len(kept_kwargs) != len(task.kwargs.fields)
-        task.ClearField("args")
-        task.ClearField("kwargs")
-        for value in kept_args:
-            task.args.values.add().CopyFrom(value)
-        for key, value in kept_kwargs.items():
-            task.kwargs.fields[key].CopyFrom(value)
+        """Withhold ``task``'s arguments in place: each value not allowed becomes :data:`WITHHELD`."""
+        withheld = False
+        for value in [*task.args.values, *task.kwargs.fields.values()]:
+            if not self.allowed(value):
+                value.Clear()
+                value.string_value = WITHHELD
+                withheld = True
         if not self.allow_argsrepr:
             withheld = withheld or bool(task.argsrepr or task.kwargsrepr)
             task.argsrepr = ""

@@ -1,7 +1,7 @@
 """Command-line subcommands built on the SDK: status, watch, check, find-task.
 
 The ``celery-status`` program registers them with :func:`add_commands`; each
-subparser sets ``func(args) -> exit code``.  ``python -m celerystatus._cli``
+subparser sets ``func(args) -> exit code``.  ``python -m celerystatus.cli``
 runs them without the server package installed.
 
 Exit codes of ``check`` follow the monitoring-plugin convention: 0 OK,

@@ -1,7 +1,9 @@
 """Conversions between protobuf well-known types and plain Python values.
 
 Kept apart from the models so both directions of every conversion sit next to
-each other and can be checked for round-tripping in one place.
+each other and can be checked for round-tripping in one place.  Public because
+code that builds or reads the protobuf messages directly (the status server,
+the HTTP bridge, test doubles) needs exactly these conversions too.
 """
 
 from __future__ import annotations
@@ -11,6 +13,20 @@ from collections.abc import Mapping, Sequence
 from typing import TypeAlias
 
 from google.protobuf import duration_pb2, struct_pb2, timestamp_pb2
+
+__all__ = [
+    "JSONValue",
+    "dict_to_struct",
+    "duration_to_seconds",
+    "epoch_to_timestamp",
+    "list_to_list_value",
+    "list_value_to_list",
+    "python_to_value",
+    "seconds_to_duration",
+    "struct_to_dict",
+    "timestamp_to_epoch",
+    "value_to_python",
+]
 
 JSONValue: TypeAlias = "bool | int | float | str | list[JSONValue] | dict[str, JSONValue] | None"
 
