@@ -55,6 +55,38 @@ def _security_overrides(args: argparse.Namespace) -> dict[str, object]:
     return {name: getattr(args, name, None) for name in names}
 
 
+def _add_history_settings(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("history (samples of the cluster over time)")
+    g.add_argument("--history-url", metavar="URL",
+                   help="history store: sqlite:///PATH or postgresql+psycopg://USER@HOST/DB; 'none' turns history "
+                        "off (env CELERY_STATUS_HISTORY_URL; default: a SQLite file in --data-dir)")
+    g.add_argument("--data-dir", metavar="DIR",
+                   help="where the default SQLite history lives (env CELERY_STATUS_DATA_DIR; "
+                        "default $XDG_DATA_HOME/celery-status or ~/.local/share/celery-status)")
+    g.add_argument("--history-interval", type=float, metavar="SECONDS",
+                   help="seconds between recorded samples (env CELERY_STATUS_HISTORY_INTERVAL; default 10)")
+    g.add_argument("--history-retention-raw", type=float, metavar="SECONDS",
+                   help="keep raw samples this long (default 86400 = 24 h)")
+    g.add_argument("--history-retention-minute", type=float, metavar="SECONDS",
+                   help="keep 1-minute roll-ups this long (default 2592000 = 30 days)")
+    g.add_argument("--history-retention-hour", type=float, metavar="SECONDS",
+                   help="keep 1-hour roll-ups this long (default 31536000 = 1 year)")
+    g.add_argument("--history-retention-runs", type=float, metavar="SECONDS",
+                   help="keep task runs this long (default 604800 = 7 days)")
+    g.add_argument("--history-buffer", type=int, metavar="N",
+                   help="samples and runs waiting for the database before the oldest are dropped (default 1000)")
+
+
+HISTORY_SETTINGS = (
+    "history_url", "data_dir", "history_interval", "history_retention_raw", "history_retention_minute",
+    "history_retention_hour", "history_retention_runs", "history_buffer",
+)
+
+
+def _history_overrides(args: argparse.Namespace) -> dict[str, object]:
+    return {name: getattr(args, name, None) for name in HISTORY_SETTINGS}
+
+
 def _add_serve(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "serve",
@@ -76,6 +108,7 @@ def _add_serve(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--disabled", dest="enabled", action="store_const", const=False, default=None,
                    help="report Celery as disabled without touching a broker (env CELERY_STATUS_ENABLED=false)")
     _add_http_security(p)
+    _add_history_settings(p)
     g = p.add_argument_group("gRPC client certificates and redaction")
     g.add_argument("--tls-client-ca", metavar="PEM",
                    help="require gRPC client certificates signed by this CA (env CELERY_STATUS_TLS_CLIENT_CA)")
@@ -108,6 +141,7 @@ def _serve(args: argparse.Namespace) -> int:
             allow_arg_patterns=args.allow_arg_patterns,
             allow_argsrepr=args.allow_argsrepr,
             **_security_overrides(args),
+            **_history_overrides(args),
         )
         server = StatusServer(settings)
         check_exposure(

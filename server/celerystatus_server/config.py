@@ -123,6 +123,23 @@ class Settings:
     #: Exact origins allowed to call the JSON API from a browser.
     cors_origins: tuple[str, ...] = field(default_factory=tuple)
 
+    # -- history (see README "History") -----------------------------------------------
+    #: SQLAlchemy URL of the history store (``sqlite:///path`` or ``postgresql+psycopg://...``);
+    #: None: a SQLite file in data_dir; ``none``: history off.
+    history_url: str | None = None
+    #: Where the default SQLite history lives; None: $XDG_DATA_HOME/celery-status
+    #: (~/.local/share/celery-status).
+    data_dir: str | None = None
+    #: Seconds between two recorded samples.
+    history_interval: float = 10.0
+    #: Seconds raw samples / 1-minute roll-ups / 1-hour roll-ups / task runs are kept.
+    history_retention_raw: float = 24 * 3600.0
+    history_retention_minute: float = 30 * 86400.0
+    history_retention_hour: float = 365 * 86400.0
+    history_retention_runs: float = 7 * 86400.0
+    #: Samples and task runs waiting for the database before the oldest are dropped.
+    history_buffer: int = 1000
+
     def __post_init__(self) -> None:
         if self.refresh_interval <= 0:
             raise SettingsError("refresh_interval must be > 0")
@@ -150,6 +167,14 @@ class Settings:
             raise SettingsError("stream limits must be >= 1")
         for origin in self.cors_origins:
             check_origin(origin)
+        for name in (
+            "history_interval", "history_retention_raw", "history_retention_minute",
+            "history_retention_hour", "history_retention_runs",
+        ):
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"{name} must be > 0")
+        if self.history_buffer < 1:
+            raise SettingsError("history_buffer must be >= 1")
 
     @classmethod
     def from_env(
@@ -187,6 +212,14 @@ class Settings:
             "allow_argsrepr": "ALLOW_ARGSREPR",
             "metrics_public": "METRICS_PUBLIC",
             "cors_origins": "CORS_ORIGINS",
+            "history_url": "HISTORY_URL",
+            "data_dir": "DATA_DIR",
+            "history_interval": "HISTORY_INTERVAL",
+            "history_retention_raw": "HISTORY_RETENTION_RAW",
+            "history_retention_minute": "HISTORY_RETENTION_MINUTE",
+            "history_retention_hour": "HISTORY_RETENTION_HOUR",
+            "history_retention_runs": "HISTORY_RETENTION_RUNS",
+            "history_buffer": "HISTORY_BUFFER",
         }
         kinds = {f.name: f.type for f in fields(cls)}
         for attr, suffix in env_names.items():
