@@ -119,6 +119,16 @@ STATUS_JSON_SCHEMA: dict[str, Any] = {
                     "refresh_interval": _OPT_NUMBER,
                 }
             ),
+            "history": _object(
+                {
+                    "state": {"enum": ["off", "ok", "degraded", None]},
+                    "dropped": _COUNT,
+                    "error": _OPT_STR,
+                    "buffered": _COUNT,
+                    "last_write": _OPT_NUMBER,
+                    "interval": _OPT_NUMBER,
+                }
+            ),
         }
     ),
 }

@@ -158,9 +158,15 @@ def _serve(args: argparse.Namespace) -> int:
     async def run() -> None:
         await server.serve_forever()
 
+    from .history import SchemaTooNew
+
     print(f"celery-status: gRPC on {settings.grpc_address}"
           + (f", HTTP on {settings.http_address}" if settings.http_address else ""), file=sys.stderr)
-    asyncio.run(run())
+    try:
+        asyncio.run(run())
+    except SchemaTooNew as exc:
+        print(f"celery-status: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -58,6 +58,15 @@ class InspectionModel(_Open):
     refresh_interval: float | None = None
 
 
+class HistoryInfoModel(_Open):
+    state: str | None = Field(default=None, description="off, ok or degraded; null from servers without history.")
+    dropped: int = 0
+    error: str | None = None
+    buffered: int = 0
+    last_write: float | None = None
+    interval: float | None = None
+
+
 class CeleryStatusModel(_Open):
     """``GET /api/celery-status``: every key is present in every response."""
 
@@ -78,6 +87,7 @@ class CeleryStatusModel(_Open):
     error: str | None = None
     message: str | None = None
     inspection: InspectionModel | None = None
+    history: HistoryInfoModel | None = None
 
 
 class TaskSearchModel(_Open):
