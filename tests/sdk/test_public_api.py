@@ -41,6 +41,18 @@ EXPECTED = {
     "WorkerHealth",
     "WorkerStats",
     "__version__",
+    # history and trends (issue 10)
+    "History",
+    "HistoryInfo",
+    "HistoryState",
+    "LongRunningTask",
+    "QueueTrend",
+    "Rate",
+    "Saturation",
+    "TaskRun",
+    "TaskRuntime",
+    "Trends",
+    "WorkerTrend",
 }
 
 

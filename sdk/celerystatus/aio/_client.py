@@ -16,11 +16,15 @@ from celerystatus._base import (
     Seconds,
     StreamResumer,
     build_get_status_request,
+    build_history_request,
     build_search_request,
+    build_trends_request,
     build_watch_request,
     make_filter,
 )
+from celerystatus._timespec import DurationLike, TimeLike
 from celerystatus.exceptions import CeleryStatusError, Unavailable, from_rpc_error
+from celerystatus.history import History, Trends
 from celerystatus.models import (
     CeleryStatus,
     StatusView,
@@ -177,3 +181,33 @@ class AsyncCeleryStatusClient(BaseClient):
         """See :func:`celerystatus.analysis.scaling_advice`."""
         status = await self.get_status(view=StatusView.SUMMARY, timeout=timeout)
         return analysis.scaling_advice(status, min_workers, max_workers, **tuning)
+
+    async def get_history(
+        self,
+        since: TimeLike = "1h",
+        until: TimeLike = None,
+        *,
+        step: DurationLike | None = None,
+        series: Sequence[str] | str = (),
+        include_runs: bool = False,
+        runs_limit: int = 0,
+        timeout: Seconds | None = None,
+    ) -> History:
+        """See :meth:`celerystatus.CeleryStatusClient.get_history`."""
+        request = build_history_request(
+            since, until, step, series, include_runs=include_runs, runs_limit=runs_limit
+        )
+        response: pb.GetHistoryResponse = await self._unary(self._stub.GetHistory, request, timeout)
+        return History.from_proto(response)
+
+    async def get_trends(
+        self,
+        window: DurationLike | None = None,
+        *,
+        long_running_floor: DurationLike | None = None,
+        timeout: Seconds | None = None,
+    ) -> Trends:
+        """See :meth:`celerystatus.CeleryStatusClient.get_trends`."""
+        request = build_trends_request(window, long_running_floor)
+        response: pb.GetTrendsResponse = await self._unary(self._stub.GetTrends, request, timeout)
+        return Trends.from_proto(response)

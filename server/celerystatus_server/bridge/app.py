@@ -36,6 +36,7 @@ from .backend import (
     unavailable_status,
 )
 from .errors import BadRequest
+from .history import history_router
 from .hub import StatusHub
 from .metrics import BridgeMetrics
 from .schema import CeleryStatusModel, ErrorModel, ProbeModel, TaskSearchModel
@@ -265,6 +266,8 @@ def create_app(
                 return JSONResponse(body, status_code=503, headers=_NO_STORE)
             return _rpc_error_response(error)
         return JSONResponse(search_result_to_dict(reply), headers=_NO_STORE)
+
+    app.include_router(history_router(caller, lambda request: bridge(request).backend))
 
     @app.websocket("/ws/celery-status")
     async def celery_status_ws(websocket: WebSocket) -> None:

@@ -49,6 +49,8 @@ class Timeouts:
     refresh: float = 5.0
     #: Deadline of the readiness check.
     ready: float = 0.5
+    #: Deadline of GetHistory / GetTrends, which read a database.
+    history: float = 20.0
 
 
 def is_unreachable(error: grpc.RpcError) -> bool:
@@ -117,6 +119,18 @@ class Backend:
     async def search_tasks(self, request: pb.SearchTasksRequest) -> pb.SearchTasksResponse:
         reply: pb.SearchTasksResponse = await self.status.SearchTasks(
             request, timeout=self.timeouts.request, metadata=self.metadata or None
+        )
+        return reply
+
+    async def get_history(self, request: pb.GetHistoryRequest) -> pb.GetHistoryResponse:
+        reply: pb.GetHistoryResponse = await self.status.GetHistory(
+            request, timeout=self.timeouts.history, metadata=self.metadata or None
+        )
+        return reply
+
+    async def get_trends(self, request: pb.GetTrendsRequest) -> pb.GetTrendsResponse:
+        reply: pb.GetTrendsResponse = await self.status.GetTrends(
+            request, timeout=self.timeouts.history, metadata=self.metadata or None
         )
         return reply
 

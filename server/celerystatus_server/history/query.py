@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from google.protobuf import struct_pb2
 from google.protobuf.duration_pb2 import Duration
-from google.protobuf.timestamp_pb2 import Timestamp
 from google.protobuf.json_format import ParseDict
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from celerystatus.v1 import celery_status_pb2 as pb
 

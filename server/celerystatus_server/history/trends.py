@@ -214,7 +214,7 @@ def compute(
             saturation.pool_slots = int(_last(last["pool_slots"]))
         if current >= 1.0:
             saturation.seconds_to_full = 0.0
-        elif per_second > 1e-12:
+        elif per_second > 1e-12 and current > 0:
             saturation.seconds_to_full = (1.0 - current) / per_second
         response.saturation.CopyFrom(saturation)
 
