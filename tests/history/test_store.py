@@ -145,12 +145,12 @@ def test_bad_history_requests_name_the_parameter(fields: dict[str, int], paramet
         request.until.FromSeconds(fields["until"])
     if "step" in fields:
         request.step.FromSeconds(fields["step"])
-    with pytest.raises(q.QueryError, match=f"^{parameter}:"):
+    with pytest.raises(q.QueryError, match=rf"^{parameter}:"):
         q.history_query(request, now=1_800_000_000.0)
 
 
 def test_unknown_series_is_refused(store: HistoryStore, clock: Clock) -> None:
     store.write(_samples(int(clock()) - 100, 5))
     for bad in ("nope", "queue:missing", "worker:w1@h:bogus"):
-        with pytest.raises(q.QueryError, match="^series:"):
+        with pytest.raises(q.QueryError, match=r"^series:"):
             _history(store, clock, since=clock() - 100, series=[bad])

@@ -129,7 +129,9 @@ def test_runtime_percentiles_and_long_running_flag() -> None:
 
 
 def test_worker_with_active_tasks_and_a_frozen_total_is_possibly_hung() -> None:
-    frozen = _worker_points([50.0] * 8)
-    assert trends.compute(frozen, {}, {}, None, window=60, now=T0 + 80, long_running_floor=60).workers[0].possibly_hung
-    moving = _worker_points([50.0 + i for i in range(8)])
-    assert not trends.compute(moving, {}, {}, None, window=60, now=T0 + 80, long_running_floor=60).workers[0].possibly_hung
+    def hung(points: list[Point]) -> bool:
+        result = trends.compute(points, {}, {}, None, window=60, now=T0 + 80, long_running_floor=60)
+        return result.workers[0].possibly_hung
+
+    assert hung(_worker_points([50.0] * 8))
+    assert not hung(_worker_points([50.0 + i for i in range(8)]))
