@@ -15,7 +15,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-__all__ = ["PrivatePostgres", "PostgresUnavailable", "find_bin_dir"]
+__all__ = ["PostgresUnavailable", "PrivatePostgres", "find_bin_dir"]
 
 _CANDIDATES = [f"/usr/lib/postgresql/{v}/bin" for v in (17, 16, 15, 14, 13)]
 
