@@ -76,6 +76,8 @@ class HistoryRecorder:
         self._last_write: float | None = None
         self._next_maintenance = 0.0
         self._in_flight = 0
+        #: Version of the last snapshot the sampler looked at.
+        self.seen_version = 0
 
     # -- lifecycle ------------------------------------------------------------------
     def prepare(self) -> None:
@@ -175,6 +177,7 @@ class HistoryRecorder:
                 self.observe(snap.status)
             except Exception:  # a bug here must not end history for the process
                 log.exception("history sampler failed on snapshot %d", version)
+            self.seen_version = version
 
     # -- writer -------------------------------------------------------------------------
     def _fail(self, exc: BaseException) -> None:
