@@ -130,7 +130,7 @@ class Settings:
     #: Where the default SQLite history lives; None: $XDG_DATA_HOME/celery-status
     #: (~/.local/share/celery-status).
     data_dir: str | None = None
-    #: Seconds between two recorded samples.
+    #: Seconds between two recorded samples (at least 1).
     history_interval: float = 10.0
     #: Seconds raw samples / 1-minute roll-ups / 1-hour roll-ups / task runs are kept.
     history_retention_raw: float = 24 * 3600.0
@@ -167,8 +167,11 @@ class Settings:
             raise SettingsError("stream limits must be >= 1")
         for origin in self.cors_origins:
             check_origin(origin)
+        if self.history_interval < 1:
+            # Samples are keyed by whole-second buckets.
+            raise SettingsError("history_interval must be >= 1 second")
         for name in (
-            "history_interval", "history_retention_raw", "history_retention_minute",
+            "history_retention_raw", "history_retention_minute",
             "history_retention_hour", "history_retention_runs",
         ):
             if getattr(self, name) <= 0:

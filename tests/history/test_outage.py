@@ -41,7 +41,7 @@ def test_postgres_stopped_mid_run(
         http_address="127.0.0.1:0",
         refresh_interval=0.5,
         history_url=private_postgres.url,
-        history_interval=0.5,
+        history_interval=1.0,
         history_buffer=5,
     )
     worker_factory("p1")

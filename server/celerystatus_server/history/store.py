@@ -17,7 +17,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Engine, create_engine, delete, event, func, select
 from sqlalchemy.engine import make_url
@@ -181,6 +181,7 @@ class HistoryStore:
         self.dialect = self.engine.dialect.name
         self._layout_ids: dict[str, int] = {}
         self._layout_names: dict[int, tuple[str, ...]] = {}
+        self._layout_index: dict[int, dict[str, int]] = {}
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -299,6 +300,15 @@ class HistoryStore:
                 self._layout_names[layout_id] = names
         return names
 
+    def _index(self, layout_id: int, names: tuple[str, ...]) -> dict[str, int]:
+        with self._lock:
+            index = self._layout_index.get(layout_id)
+        if index is None:
+            index = {name: i for i, name in enumerate(names)}
+            with self._lock:
+                self._layout_index[layout_id] = index
+        return index
+
     def _read(
         self, connection: Any, resolution: int, since: int, until: int, wanted: set[str] | None = None
     ) -> list[Point]:
@@ -310,27 +320,25 @@ class HistoryStore:
         points = []
         for ts, layout_id, payload in rows:
             names = self._names(connection, layout_id)
+            index = self._index(layout_id, names)
             decoded = codec.decode(payload)
+            picks = index.items() if wanted is None else ((n, index[n]) for n in wanted if n in index)
             values: dict[str, tuple[float, float, float, float, int]] = {}
-            if isinstance(decoded, list):
-                for name, value in zip(names, decoded, strict=False):
-                    if value is not None and (wanted is None or name in wanted):
-                        values[name] = (value, value, value, value, 1)
+            if isinstance(decoded, codec.Rollup):
+                low, high, means, last, count = (
+                    cast(Sequence[float], decoded.min), cast(Sequence[float], decoded.max),
+                    cast(Sequence[float], decoded.mean), cast(Sequence[float], decoded.last), decoded.count,
+                )
+                for name, i in picks:
+                    mean = means[i]
+                    if mean != mean:  # NaN: not recorded in this bucket
+                        continue
+                    values[name] = (low[i], high[i], mean, last[i], count[i])
             else:
-                for i, name in enumerate(names):
-                    if wanted is not None and name not in wanted:
-                        continue
-                    mean = decoded.mean[i]
-                    if mean is None:
-                        continue
-                    low, high, last = decoded.min[i], decoded.max[i], decoded.last[i]
-                    values[name] = (
-                        float(mean if low is None else low),
-                        float(mean if high is None else high),
-                        float(mean),
-                        float(mean if last is None else last),
-                        int(decoded.count[i]),
-                    )
+                for name, i in picks:
+                    value = decoded[i]
+                    if value == value:
+                        values[name] = (value, value, value, value, 1)
             points.append(Point(int(ts), resolution, values))
         return points
 
@@ -439,33 +447,36 @@ def _aggregate(group: Sequence[Point], names: Sequence[str]) -> codec.Rollup:
     return codec.Rollup(count=counts, min=mins, max=maxs, mean=means, last=lasts)
 
 
-def step_value(kind: Kind, values: Sequence[tuple[float, float, float, float, int]]) -> float:
-    """One query step's value from the stored buckets inside it."""
-    if kind is Kind.COUNTER:
-        return values[-1][3]
-    if kind is Kind.EVENTS:
-        return sum(v[2] * v[4] for v in values)
-    n = sum(v[4] for v in values)
-    return sum(v[2] * v[4] for v in values) / n if n else math.nan
-
-
 def columns(
     points: Sequence[Point], names: Sequence[str], since: float, step: float, count: int
 ) -> dict[str, list[float]]:
-    """Columnar values on the grid ``since + i * step`` (NaN where nothing was stored)."""
-    cells: dict[str, list[list[tuple[float, float, float, float, int]]]] = {
-        name: [[] for _ in range(count)] for name in names
-    }
-    for point in points:
+    """Columnar values on the grid ``since + i * step`` (NaN where nothing was stored).
+
+    Within a step a gauge is averaged (weighted by samples), a counter takes its
+    last value and event counts are added up.
+    """
+    kinds = [kind_of(name) or Kind.GAUGE for name in names]
+    sums = [[0.0] * count for _ in names]
+    weights = [[0] * count for _ in names]
+    lasts = [[math.nan] * count for _ in names]
+    for point in sorted(points, key=lambda p: p.ts):
         index = int((point.ts - since) // step)
         if not 0 <= index < count:
             continue
-        for name in names:
+        for k, name in enumerate(names):
             value = point.values.get(name)
-            if value is not None:
-                cells[name][index].append(value)
+            if value is None:
+                continue
+            sums[k][index] += value[2] * value[4]
+            weights[k][index] += value[4]
+            lasts[k][index] = value[3]
     out: dict[str, list[float]] = {}
-    for name in names:
-        kind = kind_of(name) or Kind.GAUGE
-        out[name] = [step_value(kind, cell) if cell else math.nan for cell in cells[name]]
+    for k, name in enumerate(names):
+        kind, total, n, last = kinds[k], sums[k], weights[k], lasts[k]
+        if kind is Kind.COUNTER:
+            out[name] = last
+        elif kind is Kind.EVENTS:
+            out[name] = [total[i] if n[i] else math.nan for i in range(count)]
+        else:
+            out[name] = [total[i] / n[i] if n[i] else math.nan for i in range(count)]
     return out
