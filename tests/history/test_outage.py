@@ -32,6 +32,13 @@ def private_postgres() -> Iterator[PrivatePostgres]:
         pg.close()
 
 
+def _metric(text: str, name: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return -1.0
+
+
 def test_postgres_stopped_mid_run(
     redis_url: str, worker_factory: WorkerFactory, private_postgres: PrivatePostgres
 ) -> None:
@@ -66,6 +73,9 @@ def test_postgres_stopped_mid_run(
         body = http.get(status_url)  # the client's 5 s timeout would fail a request stuck on the database
         assert body.status_code == 200 and body.json()["workers"] == 1
         assert body.json()["history"]["state"] == "degraded"
+        metrics_url = f"http://127.0.0.1:{server.http_port}/metrics"
+        wait_for(lambda: _metric(http.get(metrics_url).text, "celery_status_history_dropped_total") > 0, timeout=30)
+        assert _metric(http.get(metrics_url).text, "celery_status_history_degraded") == 1.0
         history = http.get(f"{status_url}/history", params={"since": "1m"})
         assert history.status_code == 503 and "history" in history.json()["error"]
 
