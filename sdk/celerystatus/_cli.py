@@ -523,7 +523,12 @@ def render_trends(trends: Trends) -> str:
         f"window {window}   samples {trends.samples}   throughput {t.per_second:.2f}/s ({t.count} tasks)",
     ]
     sat = trends.saturation
-    full = f", full in {_duration(sat.seconds_to_full)}" if sat.seconds_to_full is not None else ""
+    if sat.seconds_to_full is None:
+        full = ""
+    elif sat.seconds_to_full <= 0:
+        full = ", at capacity"
+    else:
+        full = f", full in {_duration(sat.seconds_to_full)}"
     lines.append(
         f"saturation {sat.current:.0%} ({sat.busy_slots}/{sat.pool_slots} slots), mean {sat.mean:.0%}, "
         f"{sat.slope_per_minute:+.1%}/min{full}"
