@@ -221,3 +221,35 @@ async def test_async_client_reads_history(redis_url: str, worker_factory: Worker
             assert trends.samples >= 1
     finally:
         await asyncio.to_thread(ctx.__exit__, None, None, None)  # type: ignore[attr-defined]
+
+
+def test_viewers_get_no_task_arguments_in_runs(
+    redis_url: str, worker_factory: WorkerFactory, sqlite_url: str
+) -> None:
+    from celerystatus_server.security.tokens import hash_token
+
+    viewer, admin = "viewer-token-history-0123", "admin-token-history-3210"
+    tokens = f"{hash_token(viewer)}:viewer:dash,{hash_token(admin)}:admin:ops"
+    settings = _settings(redis_url, sqlite_url, tokens=tokens, allow_arg_patterns=("eval-*",), show_args=False)
+    with running_server(settings) as server:
+        worker_factory("v1")
+        hold = Hold(redis_url)
+        sent = worker_factory.send("tasks.evaluate_code", "eval-77", "secret-code", hold.token)
+        with CeleryStatusClient(server.grpc_target, token=admin, timeout=20) as as_admin, \
+                CeleryStatusClient(server.grpc_target, token=viewer, timeout=20) as as_viewer:  # fmt: skip
+            wait_for(lambda: any(t.id == sent.id for t in as_admin.get_status().tasks()), timeout=60, interval=0.2)
+            hold.release()
+            wait_for(lambda: any(r.id == sent.id for r in as_admin.get_history("5m", include_runs=True).runs),
+                     timeout=30, interval=0.3)  # fmt: skip
+            admin_run = next(r for r in as_admin.get_history("5m", include_runs=True).runs if r.id == sent.id)
+            viewer_run = next(r for r in as_viewer.get_history("5m", include_runs=True).runs if r.id == sent.id)
+            assert "secret-code" in admin_run.args and not admin_run.args_redacted
+            assert viewer_run.args == ("eval-77",) and viewer_run.args_redacted  # the allow-list, nothing else
+            assert viewer_run.runtime == admin_run.runtime
+            base = f"http://127.0.0.1:{server.http_port}/api/celery-status/history"
+            with httpx.Client(timeout=20) as http:
+                assert http.get(base, params={"runs": "true"}).status_code == 401
+                body = http.get(base, params={"runs": "true", "since": "5m"},
+                                headers={"Authorization": f"Bearer {viewer}"}).json()  # fmt: skip
+                assert "secret-code" not in str(body["runs"]) and any(r["id"] == sent.id for r in body["runs"])
+        hold.close()

@@ -182,6 +182,8 @@ class HistoryStore:
         self._layout_ids: dict[str, int] = {}
         self._layout_names: dict[int, tuple[str, ...]] = {}
         self._layout_index: dict[int, dict[str, int]] = {}
+        self._known_names: set[str] = set(CLUSTER)
+        self._names_seen_up_to = 0
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -366,13 +368,22 @@ class HistoryStore:
         return out
 
     def recorded_names(self) -> set[str]:
-        """Every series name ever stored (still in a layout)."""
+        """Every series name ever stored (in any layout, this replica's or another's).
+
+        Layouts never change once written, so only the ones added since the last
+        call are read.
+        """
+        with self._lock:
+            seen = self._names_seen_up_to
         with self.engine.connect() as connection:
-            rows = connection.execute(select(t.layouts.c.names)).scalars().all()
-        names: set[str] = set(CLUSTER)
-        for text in rows:
-            names.update(json.loads(text))
-        return names
+            rows = connection.execute(
+                select(t.layouts.c.id, t.layouts.c.names).where(t.layouts.c.id > seen).order_by(t.layouts.c.id)
+            ).all()
+        with self._lock:
+            for layout_id, text in rows:
+                self._known_names.update(json.loads(text))
+                self._names_seen_up_to = max(self._names_seen_up_to, int(layout_id))
+            return set(self._known_names)
 
     def runs(
         self, since: float, until: float, *, limit: int = 1000, name: str | None = None
