@@ -135,3 +135,24 @@ def test_worker_with_active_tasks_and_a_frozen_total_is_possibly_hung() -> None:
 
     assert hung(_worker_points([50.0] * 8))
     assert not hung(_worker_points([50.0 + i for i in range(8)]))
+
+
+def test_worker_back_after_a_gap_counts_what_the_new_process_did() -> None:
+    def point(i: int, **values: float) -> Point:
+        return Point(T0 + i * 10, 0, {k: (v, v, v, v, 1) for k, v in values.items()})
+
+    before = [point(i, **{"worker:w@h:total": 10.0 * i, "worker:w@h:uptime": 500.0 + 10 * i}) for i in range(4)]
+    gap = [point(i, saturation=0.0) for i in range(4, 7)]
+    # Back with a new pid (the sampler counted a restart), 7 tasks done since.
+    back = [point(7, **{"worker:w@h:total": 7.0, "worker:w@h:restarts": 1.0, "worker:w@h:uptime": 400.0})]
+    result = trends.compute(before + gap + back, {}, {}, None, window=900, now=T0 + 80, long_running_floor=60)
+    assert result.throughput.count == 30 + 7
+    # Back without any sign of a restart (just not answering for a while): counted from its last value.
+    quiet = [point(7, **{"worker:w@h:total": 35.0, "worker:w@h:uptime": 570.0})]
+    result = trends.compute(before + gap + quiet, {}, {}, None, window=900, now=T0 + 80, long_running_floor=60)
+    assert result.throughput.count == 35
+    # First seen inside the window, long running already: its total is a baseline, not a spike.
+    late = [point(i, saturation=0.0) for i in range(3)] + [point(3, **{"worker:w@h:total": 900.0,
+                                                                      "worker:w@h:uptime": 5000.0})]
+    result = trends.compute(late, {}, {}, None, window=900, now=T0 + 80, long_running_floor=60)
+    assert result.throughput.count == 0

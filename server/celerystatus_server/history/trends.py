@@ -66,39 +66,36 @@ def counter_increase(
 ) -> int:
     """Increase of ``name`` (a counter of worker ``host``) over ``points``, resets handled.
 
-    A sample where the worker restarted, or where the counter went down, counts
-    its whole value (what the new process did since it started). A counter seen
-    for the first time on a worker that was already there starts from zero
-    (``total_by_task`` only lists names run at least once); on a worker that just
-    appeared, the first value is the baseline, unless its uptime shows it started
-    within the gap.
+    A sample where the worker restarted (the sampler saw its pid change or its
+    uptime go back), or where the counter went down, counts its whole value: what
+    the new process did since it started. A worker missing from some samples keeps
+    its last value across the gap. A counter seen for the first time on a worker
+    that was already there starts from zero (``total_by_task`` only lists names
+    run at least once); on a worker first seen inside the window, the first value
+    is the baseline unless its uptime shows it started since the previous sample.
     """
     total = 0
     previous: float | None = None
     previous_ts: int | None = None
     worker_seen_before = False
-    up_key = f"worker:{host}:total"
+    worker_key = f"worker:{host}:total"
     restart_key = f"worker:{host}:restarts"
     uptime_key = f"worker:{host}:uptime"
     for point in points:
         value = point.values.get(name)
-        worker_here = up_key in point.values
         if value is None:
-            if not worker_here:
-                previous = None
-            worker_seen_before = worker_seen_before or worker_here
-            previous_ts = point.ts if worker_here else previous_ts
+            worker_seen_before = worker_seen_before or worker_key in point.values
+            previous_ts = point.ts
             continue
         current = _last(value)
         restarted = restart_key in point.values and _sum(point.values[restart_key]) > 0
         if previous is None:
-            if worker_seen_before and name != up_key:
+            uptime = point.values.get(uptime_key)
+            started_since = (
+                uptime is not None and previous_ts is not None and _last(uptime) <= point.ts - previous_ts
+            )
+            if restarted or started_since or (worker_seen_before and name != worker_key):
                 total += int(current)
-            else:
-                uptime = point.values.get(uptime_key)
-                gap = (point.ts - previous_ts) if previous_ts is not None else None
-                if uptime is not None and gap is not None and _last(uptime) <= gap:
-                    total += int(current)
         elif restarted or current < previous:
             total += int(current)
         else:
