@@ -23,8 +23,7 @@ from tenacity import (
     stop_before_delay,
 )
 
-from celerystatus._timespec import DurationLike, TimeLike, parse_duration, parse_time
-from celerystatus._values import epoch_to_timestamp, seconds_to_duration
+from celerystatus._values import seconds_to_duration
 from celerystatus.exceptions import CeleryStatusError, DeadlineExceeded, Unavailable
 from celerystatus.models import StatusView, TaskFilter, TaskState
 from celerystatus.v1 import celery_status_pb2 as pb
@@ -396,53 +395,3 @@ def make_filter(
     )
     return None if merged == TaskFilter() else merged
 
-
-def build_history_request(
-    since: TimeLike = "1h",
-    until: TimeLike = None,
-    step: DurationLike | None = None,
-    series: Sequence[str] | str = (),
-    *,
-    include_runs: bool = False,
-    runs_limit: int = 0,
-    now: float | None = None,
-) -> pb.GetHistoryRequest:
-    """``since``/``until``: ``"1h"`` (ago), ``"now"``, ISO 8601, epoch seconds or a datetime.
-
-    ``series``: names or a comma-separated string (``"workers,queue:celery"``).
-    Raises ``ValueError`` naming the parameter for values that do not parse or a
-    reversed range; the server checks the rest (point count, unknown series).
-    """
-    start = parse_time(since, "since", now=now)
-    end = parse_time(until, "until", now=now)
-    if end <= start:
-        raise ValueError("until: must be later than since (the range is empty or reversed)")
-    if isinstance(series, str):
-        series = [part.strip() for part in series.split(",") if part.strip()]
-    if isinstance(runs_limit, bool) or not isinstance(runs_limit, int) or not 0 <= runs_limit <= _MAX_INT32:
-        raise ValueError(f"runs_limit: must be an integer from 0 to {_MAX_INT32}, got {runs_limit!r}")
-    request = pb.GetHistoryRequest(series=list(series), include_runs=include_runs, runs_limit=runs_limit)
-    request.since.CopyFrom(epoch_to_timestamp(start))
-    if until is not None and not (isinstance(until, str) and until.strip().lower() == "now"):
-        request.until.CopyFrom(epoch_to_timestamp(end))
-    if step is not None:
-        request.step.CopyFrom(seconds_to_duration(parse_duration(step, "step")))
-    return request
-
-
-def build_trends_request(
-    window: DurationLike | None = None, long_running_floor: DurationLike | None = None
-) -> pb.GetTrendsRequest:
-    request = pb.GetTrendsRequest()
-    if window is not None:
-        request.window.CopyFrom(seconds_to_duration(parse_duration(window, "window")))
-    if long_running_floor is not None:
-        # Zero is a valid floor (flag on the p95 rule alone), which parse_duration refuses.
-        if isinstance(long_running_floor, str) and long_running_floor.strip() in {"0", "0s"}:
-            floor = 0.0
-        elif isinstance(long_running_floor, str | timedelta):
-            floor = parse_duration(long_running_floor, "long_running_floor")
-        else:
-            floor = to_seconds(long_running_floor, "long_running_floor") or 0.0
-        request.long_running_floor.CopyFrom(seconds_to_duration(floor))
-    return request

@@ -485,7 +485,7 @@ def render_history(history: History, *, rows: bool = False) -> str:
 
 
 def _default_step(since: str, until: str | None) -> float:
-    from celerystatus._timespec import parse_time
+    from celerystatus.timespec import parse_time
 
     now = time.time()
     span = parse_time(until, "until", now=now) - parse_time(since, "since", now=now)

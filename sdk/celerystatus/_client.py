@@ -16,15 +16,12 @@ from celerystatus._base import (
     Seconds,
     StreamResumer,
     build_get_status_request,
-    build_history_request,
     build_search_request,
-    build_trends_request,
     build_watch_request,
     make_filter,
 )
-from celerystatus._timespec import DurationLike, TimeLike
 from celerystatus.exceptions import CeleryStatusError, Unavailable, from_rpc_error
-from celerystatus.history import History, Trends
+from celerystatus.history import History, Trends, build_history_request, build_trends_request
 from celerystatus.models import (
     CeleryStatus,
     StatusView,
@@ -32,6 +29,7 @@ from celerystatus.models import (
     TaskSearchResult,
     TaskState,
 )
+from celerystatus.timespec import DurationLike, TimeLike
 from celerystatus.v1 import celery_status_pb2 as pb
 from celerystatus.v1.celery_status_pb2_grpc import CeleryStatusServiceStub
 

@@ -1,4 +1,7 @@
-"""Typed, immutable views of GetHistory and GetTrends answers.
+"""GetHistory and GetTrends: request building and typed, immutable views of the answers.
+
+The request builders do no I/O; the sync and async clients and the HTTP bridge
+all build their requests with them, so ``since=1h`` means the same everywhere.
 
 :meth:`History.to_dict` is *the* JSON of ``GET /api/celery-status/history``
 (columnar: one list of timestamps, one list per series, ``null`` where nothing
@@ -19,10 +22,13 @@ from typing import Any
 from celerystatus._values import (
     JSONValue,
     duration_to_seconds,
+    epoch_to_timestamp,
     list_value_to_list,
+    seconds_to_duration,
     struct_to_dict,
     timestamp_to_epoch,
 )
+from celerystatus.timespec import DurationLike, TimeLike, parse_duration, parse_time
 from celerystatus.v1 import celery_status_pb2 as pb
 
 __all__ = [
@@ -35,7 +41,11 @@ __all__ = [
     "TaskRuntime",
     "Trends",
     "WorkerTrend",
+    "build_history_request",
+    "build_trends_request",
 ]
+
+MAX_INT32 = 2**31 - 1
 
 
 def _value(number: float) -> float | None:
@@ -345,3 +355,55 @@ class Trends:
             "long_running": [t.to_dict() for t in self.long_running],
             "workers": values(self.workers),
         }
+
+
+def build_history_request(
+    since: TimeLike = "1h",
+    until: TimeLike = None,
+    step: DurationLike | None = None,
+    series: Sequence[str] | str = (),
+    *,
+    include_runs: bool = False,
+    runs_limit: int = 0,
+    now: float | None = None,
+) -> pb.GetHistoryRequest:
+    """``since``/``until``: ``"1h"`` (ago), ``"now"``, ISO 8601, epoch seconds or a datetime.
+
+    ``series``: names or a comma-separated string (``"workers,queue:celery"``).
+    Raises ``ValueError`` naming the parameter for values that do not parse or a
+    reversed range; the server checks the rest (point count, unknown series).
+    """
+    start = parse_time(since, "since", now=now)
+    end = parse_time(until, "until", now=now)
+    if end <= start:
+        raise ValueError("until: must be later than since (the range is empty or reversed)")
+    if isinstance(series, str):
+        series = [part.strip() for part in series.split(",") if part.strip()]
+    if isinstance(runs_limit, bool) or not isinstance(runs_limit, int) or not 0 <= runs_limit <= MAX_INT32:
+        raise ValueError(f"runs_limit: must be an integer from 0 to {MAX_INT32}, got {runs_limit!r}")
+    request = pb.GetHistoryRequest(series=list(series), include_runs=include_runs, runs_limit=runs_limit)
+    request.since.CopyFrom(epoch_to_timestamp(start))
+    if until is not None and not (isinstance(until, str) and until.strip().lower() == "now"):
+        request.until.CopyFrom(epoch_to_timestamp(end))
+    if step is not None:
+        request.step.CopyFrom(seconds_to_duration(parse_duration(step, "step")))
+    return request
+
+
+def build_trends_request(
+    window: DurationLike | None = None, long_running_floor: DurationLike | None = None
+) -> pb.GetTrendsRequest:
+    request = pb.GetTrendsRequest()
+    if window is not None:
+        request.window.CopyFrom(seconds_to_duration(parse_duration(window, "window")))
+    if long_running_floor is not None:
+        # Zero is a valid floor (flag on the p95 rule alone), which parse_duration refuses.
+        if isinstance(long_running_floor, str) and long_running_floor.strip() in {"0", "0s"}:
+            floor = 0.0
+        elif isinstance(long_running_floor, int | float) and not isinstance(long_running_floor, bool) \
+                and long_running_floor == 0:
+            floor = 0.0
+        else:
+            floor = parse_duration(long_running_floor, "long_running_floor")
+        request.long_running_floor.CopyFrom(seconds_to_duration(floor))
+    return request

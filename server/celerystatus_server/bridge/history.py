@@ -14,8 +14,7 @@ import grpc
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from celerystatus._base import build_history_request, build_trends_request
-from celerystatus.history import History, Trends
+from celerystatus.history import History, Trends, build_history_request, build_trends_request
 from celerystatus.v1 import celery_status_pb2 as pb
 
 from ..security.principal import Principal
