@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from celerystatus._cli import main, render_history, render_trends, sparkline  # celerystatus.cli on main
+from celerystatus._cli import main, render_history, render_trends, sparkline
 from celerystatus.history import History, QueueTrend, Rate, Saturation, Trends
 
 
