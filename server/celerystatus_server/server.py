@@ -89,7 +89,7 @@ class StatusServer:
             try:
                 history_store = HistoryStore(url, retention=retention, interval=settings.history_interval)
             except HistoryError as exc:
-                raise SettingsError(f"history_url: {exc}") from None
+                raise SettingsError(str(exc)) from None
             except Exception as exc:  # SQLAlchemy's URL and driver errors
                 raise SettingsError(f"history_url: {type(exc).__name__}: {exc}") from None
             self.history = HistoryRecorder(

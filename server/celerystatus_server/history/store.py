@@ -140,7 +140,7 @@ def create_history_engine(url: str) -> Engine:
             try:
                 Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
-                raise HistoryError(f"cannot create the data directory for {database!r}: {exc.strerror}") from None
+                raise HistoryError(f"data_dir: cannot create the directory of {database!r}: {exc.strerror}") from None
         engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
@@ -155,7 +155,7 @@ def create_history_engine(url: str) -> Engine:
         )
         event.listen(engine, "connect", _pg_session)
         return engine
-    raise HistoryError(f"history URL: unsupported database {backend!r} (use sqlite:/// or postgresql+psycopg://)")
+    raise HistoryError(f"history_url: unsupported database {backend!r} (use sqlite:/// or postgresql+psycopg://)")
 
 
 def _finite(value: float) -> bool:
