@@ -15,6 +15,7 @@
 Usage:
 
     python bench/bench_history.py [--rounds 200] [--workers 2] [--redis-url URL] [--skip-rounds]
+                                  [--postgres-dsn postgresql://postgres@127.0.0.1:5432/test]
 """
 
 from __future__ import annotations
@@ -203,13 +204,37 @@ def _seed(store: HistoryStore, now: int, workers: int, days: int) -> None:
         flush()
 
 
-def bench_queries(repeat: int) -> None:
+def _postgres_schema_url(dsn: str) -> tuple[str, str]:
+    """A fresh schema on ``dsn`` and a store URL whose tables land in it."""
+    import uuid
+    from urllib.parse import quote
+
+    import psycopg
+
+    schema = f"cs_history_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    base = dsn.replace("postgresql://", "postgresql+psycopg://", 1)
+    return schema, f"{base}{'&' if '?' in base else '?'}options={quote(f'-csearch_path={schema}')}"
+
+
+def bench_queries(repeat: int, postgres_dsn: str | None = None) -> None:
     now = int(time.time())
+    schema: str | None = None
     with tempfile.TemporaryDirectory() as tmp:
-        store = HistoryStore(f"sqlite:///{tmp}/h.sqlite3", interval=INTERVAL)
+        if postgres_dsn:
+            schema, url = _postgres_schema_url(postgres_dsn)
+        else:
+            url = f"sqlite:///{tmp}/h.sqlite3"
+        store = HistoryStore(url, interval=INTERVAL)
         store.upgrade()
         began = time.perf_counter()
         _seed(store, now, 50, 30)
+        if store.dialect == "sqlite":
+            from sqlalchemy import text
+
+            with store.engine.connect() as connection:
+                connection.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
         size = store.size_bytes() or 0
         print(f"  seeded 30 days x 50 workers in {time.perf_counter() - began:.0f} s ({size / 1e6:.0f} MB)")
         cases = [
@@ -236,6 +261,11 @@ def bench_queries(repeat: int) -> None:
             times.append((time.perf_counter() - began) * 1000)
         print(f"  {'trends over 15 min':40s} ms: {percentiles(times)}")
         store.close()
+    if schema is not None and postgres_dsn:
+        import psycopg
+
+        with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 class _Clock:
@@ -292,6 +322,11 @@ def main() -> None:
     parser.add_argument("--redis-url", help="Redis for the round comparison (DB 14 is used and flushed)")
     parser.add_argument("--skip-rounds", action="store_true", help="no real workers: skip the round comparison")
     parser.add_argument("--repeat", type=int, default=20, help="repetitions of each query")
+    parser.add_argument(
+        "--postgres-dsn",
+        help="also time the queries on PostgreSQL, in a schema of its own dropped afterwards "
+        "(e.g. postgresql://postgres@127.0.0.1:5432/test)",
+    )
     args = parser.parse_args()
     print(f"history benchmark, {time.strftime('%Y-%m-%d %H:%M:%S')}")
     print("sample cost (sampler thread) and write cost (writer thread):")
@@ -302,6 +337,9 @@ def main() -> None:
         bench_rounds(args.redis_url, args.workers, args.rounds)
     print("query time on a store seeded with 30 days x 50 workers (SQLite):")
     bench_queries(args.repeat)
+    if args.postgres_dsn:
+        print("the same on PostgreSQL:")
+        bench_queries(args.repeat, args.postgres_dsn)
     print("database size per day at the default 10 s interval:")
     for workers in (10, 100):
         bench_size(workers)
