@@ -154,7 +154,7 @@ def bench_rounds(redis_url: str | None, workers: int, rounds: int) -> None:
 
 
 def _seed(store: HistoryStore, now: int, workers: int, days: int) -> None:
-    """30 days of 1-minute roll-ups, 1 year of hour roll-ups (as far as days), 24 h of raw samples."""
+    """``days`` of 1-minute and 1-hour roll-ups and 24 h of raw samples, written as the store writes them."""
     rng = random.Random(2)
     sampler = Sampler(INTERVAL)
     raw_variants = []
@@ -162,9 +162,13 @@ def _seed(store: HistoryStore, now: int, workers: int, days: int) -> None:
         sample, _ = sampler.observe(synthetic_status(workers, now + i * INTERVAL, rng, i), 0.0)
         assert sample is not None
         raw_variants.append(sample.values)
-    names = tuple(sorted(raw_variants[0]))
+    all_names = sorted(raw_variants[0])
+    parts = {
+        "payload": tuple(n for n in all_names if n.startswith("worker:")),
+        "summary": tuple(n for n in all_names if not n.startswith("worker:")),
+    }
 
-    def rollup_payload(offset: int) -> bytes:
+    def rollup_payload(names: tuple[str, ...], offset: int) -> bytes:
         chunk = [raw_variants[(offset + j) % len(raw_variants)] for j in range(6)]
         cols = [[c.get(n, 0.0) for c in chunk] for n in names]
         return codec.encode_rollup(
@@ -177,11 +181,26 @@ def _seed(store: HistoryStore, now: int, workers: int, days: int) -> None:
             )
         )
 
-    minute_payloads = [rollup_payload(i * 6) for i in range(60)]
-    raw_payloads = [codec.encode_raw([codec.round_value(v[n]) for n in names]) for v in raw_variants]
+    rollups = {part: [rollup_payload(names, i * 6) for i in range(60)] for part, names in parts.items()}
+    raws = {
+        part: [codec.encode_raw([codec.round_value(v[n]) for n in names]) for v in raw_variants]
+        for part, names in parts.items()
+    }
     with store.engine.begin() as connection:
-        layout = store._layout_id(connection, names)
+        layouts = {part: store._layout_id(connection, names) for part, names in parts.items()}
         rows: list[dict[str, Any]] = []
+
+        def add(resolution: int, ts: int, payloads: dict[str, list[bytes]], i: int) -> None:
+            rows.append(
+                {
+                    "resolution": resolution, "ts": ts,
+                    "layout_id": layouts["payload"], "payload": payloads["payload"][i % len(payloads["payload"])],
+                    "summary_layout_id": layouts["summary"],
+                    "summary": payloads["summary"][i % len(payloads["summary"])],
+                }
+            )
+            if len(rows) >= 5000:
+                flush()
 
         def flush() -> None:
             if rows:
@@ -190,17 +209,11 @@ def _seed(store: HistoryStore, now: int, workers: int, days: int) -> None:
 
         start = now - days * 86400
         for i, ts in enumerate(range(start // 3600 * 3600, now, 3600)):
-            rows.append({"resolution": t.HOUR, "ts": ts, "layout_id": layout, "payload": minute_payloads[i % 60]})
-        flush()
+            add(t.HOUR, ts, rollups, i)
         for i, ts in enumerate(range(start // 60 * 60, now - 3600, 60)):
-            rows.append({"resolution": t.MINUTE, "ts": ts, "layout_id": layout, "payload": minute_payloads[i % 60]})
-            if len(rows) >= 5000:
-                flush()
-        flush()
+            add(t.MINUTE, ts, rollups, i)
         for i, ts in enumerate(range((now - 86400) // INTERVAL * INTERVAL, now, INTERVAL)):
-            rows.append({"resolution": t.RAW, "ts": ts, "layout_id": layout, "payload": raw_payloads[i % 360]})
-            if len(rows) >= 5000:
-                flush()
+            add(t.RAW, ts, raws, i)
         flush()
 
 

@@ -13,7 +13,7 @@ from alembic import command
 from sqlalchemy import inspect, text
 
 from celerystatus_server.config import Settings
-from celerystatus_server.history import migrate
+from celerystatus_server.history import codec, migrate, schema
 from celerystatus_server.history.migrate import SchemaTooNew
 from celerystatus_server.history.store import HistoryStore, Sample, TaskRunRecord
 from celerystatus_server.server import StatusServer
@@ -27,16 +27,41 @@ def _at_revision(store: HistoryStore, revision: str) -> None:
         command.upgrade(migrate._config(connection), revision)
 
 
-def test_previous_revision_is_upgraded_in_place(store_factory: Callable[..., HistoryStore], clock: Clock) -> None:
+def _old_sample(store: HistoryStore, ts: int, values: dict[str, float]) -> None:
+    """A sample as revisions 0001 and 0002 wrote it: every series in one payload, no summary."""
+    names = tuple(sorted(values))
+    with store.engine.begin() as connection:
+        layout = store._layout_id(connection, names)
+        connection.execute(
+            schema.samples.insert().values(
+                resolution=schema.RAW, ts=ts, layout_id=layout,
+                payload=codec.encode_raw([values[n] for n in names]),
+            )
+        )
+
+
+@pytest.mark.parametrize("previous", ["0001", "0002"])
+def test_previous_revision_is_upgraded_in_place(
+    store_factory: Callable[..., HistoryStore], clock: Clock, previous: str
+) -> None:
     store = store_factory()
-    _at_revision(store, "0001")
-    assert "history_task_runs" not in inspect(store.engine).get_table_names()
-    store.write([Sample(int(clock()), {"workers": 3.0})])  # data written by the previous version
+    _at_revision(store, previous)
+    columns = {c["name"] for c in inspect(store.engine).get_columns("history_samples")}
+    assert "summary" not in columns
+    now = int(clock())
+    _old_sample(store, now - 20, {"workers": 3.0, "worker:w@h:total": 7.0, "queue:celery": 4.0})
     before, after = store.upgrade()
-    assert (before, after) == ("0001", migrate.head())
-    assert store.points(clock() - 10, clock() + 10, 1)[0].values["workers"][0] == 3.0
-    store.write(runs=[TaskRunRecord("t1", "tasks.add", "w@h", clock() - 5, clock())])
-    assert [r.id for r in store.runs(clock() - 60, clock() + 1)[0]] == ["t1"]
+    assert (before, after) == (previous, migrate.head())
+    # Old rows still read, next to rows written the new way.
+    store.write([Sample(now - 10, {"workers": 2.0, "worker:w@h:total": 9.0, "queue:celery": 1.0})])
+    cluster = store.points(now - 30, now, 1, ["workers", "queue:celery"])
+    assert [(p.ts, p.values["workers"][0], p.values["queue:celery"][0]) for p in cluster] == [
+        (now - 20, 3.0, 4.0), (now - 10, 2.0, 1.0)
+    ]
+    per_worker = store.points(now - 30, now, 1, ["worker:w@h:total"])
+    assert [p.values["worker:w@h:total"][0] for p in per_worker] == [7.0, 9.0]
+    store.write(runs=[TaskRunRecord("t1", "tasks.add", "w@h", now - 5, now)])
+    assert [r.id for r in store.runs(now - 60, now + 1)[0]] == ["t1"]
     assert store.upgrade() == (migrate.head(), migrate.head())
 
 
@@ -89,4 +114,4 @@ def test_upgrade_command(tmp_path: Path) -> None:
 def test_migrations_ship_inside_the_package() -> None:
     # Resolved from the installed package, not the source tree, so a wheel migrates too.
     assert migrate.MIGRATIONS.joinpath("env.py").is_file()
-    assert {"0001", "0002"} <= migrate.known_revisions()
+    assert {"0001", "0002", "0003"} <= migrate.known_revisions()

@@ -25,7 +25,7 @@ def test_wheel_migrates_without_the_source_tree(tmp_path: Path) -> None:
     wheel = next((tmp_path / "dist").glob("celery_status-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     assert "celerystatus_server/history/migrations/env.py" in names
-    assert "celerystatus_server/history/migrations/versions/0002_task_runs.py" in names
+    assert "celerystatus_server/history/migrations/versions/0003_summary_payload.py" in names
     unpacked = tmp_path / "unpacked"
     zipfile.ZipFile(wheel).extractall(unpacked)
     # -S: no site processing, so the editable install of the source tree is invisible;
@@ -41,4 +41,4 @@ def test_wheel_migrates_without_the_source_tree(tmp_path: Path) -> None:
         [sys.executable, "-S", "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120
     )
     assert result.returncode == 0, result.stderr
-    assert "upgraded from empty to schema revision 0002" in result.stdout
+    assert "upgraded from empty to schema revision 0003" in result.stdout

@@ -49,8 +49,13 @@ samples = Table(
     # Start of the bucket, epoch seconds.
     Column("ts", BigInteger, primary_key=True, autoincrement=False),
     Column("layout_id", Integer, nullable=False),
-    # zlib-compressed JSON, see history.codec.
+    # Packed values, see history.codec: the per-worker series (every series in
+    # rows written before revision 0003)...
     Column("payload", LargeBinary, nullable=False),
+    # ... and since 0003 the others (cluster, queues, task names), which most
+    # queries ask for, so they do not unpack every worker's values.
+    Column("summary_layout_id", Integer, nullable=True),
+    Column("summary", LargeBinary, nullable=True),
 )
 
 task_runs = Table(

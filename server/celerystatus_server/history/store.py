@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import Engine, create_engine, delete, event, func, select
+from sqlalchemy import Engine, case, create_engine, delete, event, func, null, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.sql.dml import Insert
 
@@ -33,6 +33,16 @@ PG_CONNECT_TIMEOUT_S = 3
 SQLITE_BUSY_TIMEOUT_S = 2.0
 #: Roll-up work done per maintenance call, so one call never holds the writer long.
 MAX_ROLLUP_BUCKETS = 24 * 60
+
+
+_WORKERS = "workers"
+_SUMMARY = "summary"
+#: The two packed payloads of a row: (part, layout column, payload column).
+_PARTS = ((_WORKERS, "layout_id", "payload"), (_SUMMARY, "summary_layout_id", "summary"))
+
+
+def _part_of(name: str) -> str:
+    return _WORKERS if name.startswith("worker:") else _SUMMARY
 
 
 class HistoryError(RuntimeError):
@@ -222,12 +232,13 @@ class HistoryStore:
         with self.engine.begin() as connection:
             rows = []
             for sample in samples:
-                names = tuple(sorted(n for n, v in sample.values.items() if _finite(v)))
-                payload = codec.encode_raw([codec.round_value(sample.values[n]) for n in names])
-                rows.append(
-                    {"resolution": t.RAW, "ts": sample.ts, "layout_id": self._layout_id(connection, names),
-                     "payload": payload}
-                )
+                names = sorted(n for n, v in sample.values.items() if _finite(v))
+                row: dict[str, Any] = {"resolution": t.RAW, "ts": sample.ts}
+                for part, layout_column, payload_column in _PARTS:
+                    mine = tuple(n for n in names if _part_of(n) == part)
+                    row[layout_column] = self._layout_id(connection, mine)
+                    row[payload_column] = codec.encode_raw([codec.round_value(sample.values[n]) for n in mine])
+                rows.append(row)
             if rows:
                 connection.execute(self._insert_ignore(t.samples), rows)
             if runs:
@@ -281,12 +292,13 @@ class HistoryStore:
         rows = []
         with self.engine.begin() as connection:
             for ts, group in sorted(buckets.items()):
-                names = tuple(sorted({name for point in group for name in point.values}))
-                rollup = _aggregate(group, names)
-                rows.append(
-                    {"resolution": target, "ts": ts, "layout_id": self._layout_id(connection, names),
-                     "payload": codec.encode_rollup(rollup)}
-                )
+                names = sorted({name for point in group for name in point.values})
+                row: dict[str, Any] = {"resolution": target, "ts": ts}
+                for part, layout_column, payload_column in _PARTS:
+                    mine = tuple(n for n in names if _part_of(n) == part)
+                    row[layout_column] = self._layout_id(connection, mine)
+                    row[payload_column] = codec.encode_rollup(_aggregate(group, mine))
+                rows.append(row)
             if rows:
                 connection.execute(self._insert_ignore(t.samples), rows)
         return len(rows)
@@ -311,36 +323,58 @@ class HistoryStore:
                 self._layout_index[layout_id] = index
         return index
 
+    def _unpack(
+        self,
+        connection: Any,
+        layout_id: int,
+        blob: bytes,
+        wanted: set[str] | None,
+        values: dict[str, tuple[float, float, float, float, int]],
+    ) -> None:
+        """Add the wanted values of one packed payload to ``values``."""
+        names = self._names(connection, layout_id)
+        index = self._index(layout_id, names)
+        picks = index.items() if wanted is None else ((n, index[n]) for n in wanted if n in index)
+        decoded = codec.decode(blob)
+        if isinstance(decoded, codec.Rollup):
+            low, high, means, last, count = (
+                cast(Sequence[float], decoded.min), cast(Sequence[float], decoded.max),
+                cast(Sequence[float], decoded.mean), cast(Sequence[float], decoded.last), decoded.count,
+            )
+            for name, i in picks:
+                mean = means[i]
+                if mean != mean:  # NaN: not recorded in this bucket
+                    continue
+                values[name] = (low[i], high[i], mean, last[i], count[i])
+        else:
+            for name, i in picks:
+                value = decoded[i]
+                if value == value:
+                    values[name] = (value, value, value, value, 1)
+
     def _read(
         self, connection: Any, resolution: int, since: int, until: int, wanted: set[str] | None = None
     ) -> list[Point]:
+        summary_only = wanted is not None and all(_part_of(n) == _SUMMARY for n in wanted)
+        # Rows from before revision 0003 have no summary: their payload holds everything.
+        payload = (
+            case((t.samples.c.summary.is_(None), t.samples.c.payload), else_=None)
+            if summary_only
+            else t.samples.c.payload
+        )
+        workers_only = wanted is not None and all(_part_of(n) == _WORKERS for n in wanted)
+        summary = null() if workers_only else t.samples.c.summary
         rows = connection.execute(
-            select(t.samples.c.ts, t.samples.c.layout_id, t.samples.c.payload)
+            select(t.samples.c.ts, t.samples.c.layout_id, payload, t.samples.c.summary_layout_id, summary)
             .where(t.samples.c.resolution == resolution, t.samples.c.ts >= since, t.samples.c.ts < until)
             .order_by(t.samples.c.ts)
         ).all()
         points = []
-        for ts, layout_id, payload in rows:
-            names = self._names(connection, layout_id)
-            index = self._index(layout_id, names)
-            decoded = codec.decode(payload)
-            picks = index.items() if wanted is None else ((n, index[n]) for n in wanted if n in index)
+        for ts, layout_id, workers_blob, summary_layout_id, summary_blob in rows:
             values: dict[str, tuple[float, float, float, float, int]] = {}
-            if isinstance(decoded, codec.Rollup):
-                low, high, means, last, count = (
-                    cast(Sequence[float], decoded.min), cast(Sequence[float], decoded.max),
-                    cast(Sequence[float], decoded.mean), cast(Sequence[float], decoded.last), decoded.count,
-                )
-                for name, i in picks:
-                    mean = means[i]
-                    if mean != mean:  # NaN: not recorded in this bucket
-                        continue
-                    values[name] = (low[i], high[i], mean, last[i], count[i])
-            else:
-                for name, i in picks:
-                    value = decoded[i]
-                    if value == value:
-                        values[name] = (value, value, value, value, 1)
+            for part_layout, blob in ((layout_id, workers_blob), (summary_layout_id, summary_blob)):
+                if blob is not None:
+                    self._unpack(connection, part_layout, blob, wanted, values)
             points.append(Point(int(ts), resolution, values))
         return points
 
