@@ -11,7 +11,10 @@ Environment:
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -37,6 +40,10 @@ from tests.support.workers import WorkerFactory
 
 # Celery lets this variable override every app's broker, the tests' own included.
 os.environ.pop("CELERY_BROKER_URL", None)
+# Servers started by tests keep their default SQLite history here, never in the
+# user's data directory.
+os.environ["XDG_DATA_HOME"] = _DATA_HOME = tempfile.mkdtemp(prefix="celery-status-tests-data-")
+atexit.register(shutil.rmtree, _DATA_HOME, True)
 
 DEFAULT_RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672//"
 POSTGRES_CANDIDATES = [

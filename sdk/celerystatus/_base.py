@@ -440,3 +440,4 @@ def make_filter(
         task_id=task_id or base.task_id,
     )
     return None if merged == TaskFilter() else merged
+

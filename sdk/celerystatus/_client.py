@@ -25,6 +25,7 @@ from celerystatus._base import (
     make_filter,
 )
 from celerystatus.exceptions import CeleryStatusError, Unavailable, from_rpc_error
+from celerystatus.history import History, Trends, build_history_request, build_trends_request
 from celerystatus.models import (
     CeleryStatus,
     ServingStatus,
@@ -33,6 +34,7 @@ from celerystatus.models import (
     TaskSearchResult,
     TaskState,
 )
+from celerystatus.timespec import DurationLike, TimeLike
 from celerystatus.v1 import celery_status_pb2 as pb
 from celerystatus.v1.celery_status_pb2_grpc import CeleryStatusServiceStub
 
@@ -232,3 +234,49 @@ class CeleryStatusClient(BaseClient):
         """Scale up/down/hold; see :func:`celerystatus.analysis.scaling_advice`."""
         status = self.get_status(view=StatusView.SUMMARY, timeout=timeout)
         return analysis.scaling_advice(status, min_workers, max_workers, **tuning)
+
+    def get_history(
+        self,
+        since: TimeLike = "1h",
+        until: TimeLike = None,
+        *,
+        step: DurationLike | None = None,
+        series: Sequence[str] | str = (),
+        include_runs: bool = False,
+        runs_limit: int = 0,
+        redact_args: bool = False,
+        timeout: Seconds | None = None,
+    ) -> History:
+        """Recorded samples over a range, one column per series.
+
+        ``since``/``until``: ``"1h"`` (ago), ``"now"``, ISO 8601, epoch
+        seconds or a datetime; ``step``: ``"1m"``, seconds or a timedelta
+        (server default 1 minute; at most 10,000 points); ``series``: names
+        such as ``workers``, ``queue:celery``, ``worker:<host>:active``,
+        ``task:<name>``, ``queue:*`` (empty: the cluster series).
+        ``include_runs`` adds the task runs that ended in the range
+        (arguments withheld unless the caller may see them; ``redact_args``
+        withholds them even from a caller who may, as a proxy for viewers does).
+        """
+        request = build_history_request(
+            since, until, step, series, include_runs=include_runs, runs_limit=runs_limit
+        )
+        request.redact_args = redact_args
+        response: pb.GetHistoryResponse = self._unary(self._stub.GetHistory, request, timeout)
+        return History.from_proto(response)
+
+    def get_trends(
+        self,
+        window: DurationLike | None = None,
+        *,
+        long_running_floor: DurationLike | None = None,
+        timeout: Seconds | None = None,
+    ) -> Trends:
+        """Throughput, queue growth, saturation, runtimes and worker trouble over ``window``.
+
+        ``long_running_floor``: running tasks younger than this are never
+        flagged (server default 60 s).
+        """
+        request = build_trends_request(window, long_running_floor)
+        response: pb.GetTrendsResponse = self._unary(self._stub.GetTrends, request, timeout)
+        return Trends.from_proto(response)

@@ -29,6 +29,7 @@ from typing import Any, TextIO
 from celerystatus._base import DEFAULT_TARGET, DEFAULT_TIMEOUT, TLSConfig
 from celerystatus._client import CeleryStatusClient
 from celerystatus.exceptions import CeleryStatusError
+from celerystatus.history import History, Trends
 from celerystatus.models import CeleryStatus, StatusView
 
 __all__ = ["add_commands", "evaluate_check", "main", "render_status"]
@@ -110,6 +111,37 @@ def add_commands(subparsers: Any) -> None:
     find.add_argument("eval_id", metavar="EVAL_ID")
     find.add_argument("--json", action="store_true", help="print the task as JSON")
     find.set_defaults(func=cmd_find_task)
+
+    history = subparsers.add_parser(
+        "history",
+        parents=[parent],
+        help="recorded samples over a range: one line per series with a sparkline",
+        description="Recorded samples of the cluster. `celery-status history upgrade` (server side) "
+        "applies the history store's schema migrations instead.",
+    )
+    history.add_argument("--since", default="1h", help="1h (ago), ISO 8601 or epoch seconds (default 1h)")
+    history.add_argument("--until", default=None, help="as --since (default now)")
+    history.add_argument("--step", default=None, help="30s, 1m, 1h (default: about 60 points)")
+    history.add_argument(
+        "--series",
+        action="append",
+        help="series names, comma-separated or repeated: workers, queue:celery, worker:<host>:active, "
+        "task:<name>, queue:* (default: the cluster series)",
+    )
+    history.add_argument("--rows", action="store_true", help="also print one row per timestamp")
+    history.add_argument("--runs", action="store_true", help="also list the task runs that ended in the range")
+    output = history.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print the JSON of /api/celery-status/history")
+    output.add_argument("--csv", action="store_true", help="print CSV")
+    history.set_defaults(func=cmd_history)
+
+    trends = subparsers.add_parser(
+        "trends", parents=[parent], help="throughput, queue growth, saturation, runtimes, worker trouble"
+    )
+    trends.add_argument("--window", default="15m", help="how far back to look (default 15m)")
+    trends.add_argument("--long-running-floor", default=None, help="never flag tasks younger than this (default 60s)")
+    trends.add_argument("--json", action="store_true", help="print the JSON of /api/celery-status/trends")
+    trends.set_defaults(func=cmd_trends)
 
 
 def _client(args: argparse.Namespace) -> CeleryStatusClient:
@@ -377,6 +409,201 @@ def cmd_find_task(args: argparse.Namespace) -> int:
         return OK
 
     return _run(args, body)
+
+
+# --- history and trends ---------------------------------------------------------------
+
+_SPARKS = "▁▂▃▄▅▆▇█"
+SPARK_WIDTH = 60
+#: Without --step, the range is cut into about this many points.
+DEFAULT_POINTS = 60
+_STEPS = (1, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 43200, 86400)
+
+
+def sparkline(values: Sequence[float | None], width: int = SPARK_WIDTH) -> str:
+    """One character per value (averaged down to ``width``); blank where nothing was recorded."""
+    if len(values) > width:
+        size = len(values) / width
+        reduced: list[float | None] = []
+        for i in range(width):
+            chunk = [v for v in values[int(i * size):int((i + 1) * size)] if v is not None]
+            reduced.append(sum(chunk) / len(chunk) if chunk else None)
+        values = reduced
+    present = [v for v in values if v is not None]
+    if not present:
+        return " " * len(values)
+    low, high = min(present), max(present)
+    span = high - low
+    return "".join(
+        " " if v is None else _SPARKS[0 if span == 0 else min(7, int((v - low) / span * 7.999))] for v in values
+    )
+
+
+def _number(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.0f}" if value == int(value) else f"{value:.3g}"
+
+
+def render_history(history: History, *, rows: bool = False) -> str:
+    lines = []
+    table = []
+    for name, values in history.series.items():
+        present = [v for v in values if v is not None]
+        table.append(
+            [
+                name,
+                _number(min(present)) if present else "-",
+                _number(sum(present) / len(present)) if present else "-",
+                _number(max(present)) if present else "-",
+                _number(present[-1]) if present else "-",
+                sparkline(values),
+            ]
+        )
+    if history.timestamps:
+        first = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(history.timestamps[0]))
+        last = time.strftime("%H:%M:%S", time.localtime(history.timestamps[-1]))
+        step = _duration(history.step).replace(".0s", "s") if history.step else "-"
+        lines.append(f"{first} .. {last}   step {step}   {len(history.timestamps)} points")
+        lines.append("")
+    lines += _table(["SERIES", "MIN", "MEAN", "MAX", "LAST", "TREND"], table)
+    if rows:
+        names = list(history.series)
+        body = [
+            [time.strftime("%H:%M:%S", time.localtime(ts))] + [_number(history.series[n][i]) for n in names]
+            for i, ts in enumerate(history.timestamps)
+        ]
+        lines.append("")
+        lines += _table(["TIME", *names], body)
+    if history.runs:
+        lines.append("")
+        lines += _table(
+            ["TASK", "NAME", "WORKER", "RUNTIME"],
+            [[run.id, run.name, run.worker, _duration(run.runtime)] for run in history.runs],
+        )
+    return "\n".join(lines)
+
+
+def _default_step(since: str, until: str | None) -> float:
+    from celerystatus.timespec import parse_time
+
+    now = time.time()
+    span = parse_time(until, "until", now=now) - parse_time(since, "since", now=now)
+    wanted = max(1.0, span / DEFAULT_POINTS)
+    return float(next((s for s in _STEPS if s >= wanted), _STEPS[-1]))
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    series = [part.strip() for value in args.series or () for part in value.split(",") if part.strip()]
+
+    def body(client: CeleryStatusClient) -> int:
+        step = args.step if args.step is not None else _default_step(args.since, args.until)
+        history = client.get_history(
+            args.since, args.until, step=step, series=series, include_runs=args.runs
+        )
+        if args.json:
+            _print_json(history.to_dict(), sys.stdout)
+        elif args.csv:
+            sys.stdout.write(history.to_csv())
+        else:
+            print(render_history(history, rows=args.rows))
+        return OK
+
+    try:
+        return _run(args, body)
+    except ValueError as exc:  # unparseable --since/--until/--step: named in the message
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def render_trends(trends: Trends) -> str:
+    window = _duration(trends.window or 0).replace(".0s", "s")
+    t = trends.throughput
+    lines = [
+        f"window {window}   samples {trends.samples}   throughput {t.per_second:.2f}/s ({t.count} tasks)",
+    ]
+    sat = trends.saturation
+    if sat.seconds_to_full is None:
+        full = ""
+    elif sat.seconds_to_full <= 0:
+        full = ", at capacity"
+    else:
+        full = f", full in {_duration(sat.seconds_to_full)}"
+    lines.append(
+        f"saturation {sat.current:.0%} ({sat.busy_slots}/{sat.pool_slots} slots), mean {sat.mean:.0%}, "
+        f"{sat.slope_per_minute:+.1%}/min{full}"
+    )
+    if trends.queues:
+        lines.append("")
+        lines += _table(
+            ["QUEUE", "DEPTH", "GROWTH/MIN", "ARRIVAL/MIN", "DRAIN"],
+            [
+                [
+                    q.name,
+                    str(q.depth),
+                    f"{q.growth_per_minute:+.1f}",
+                    f"{q.arrival_per_minute:.1f}",
+                    "growing" if q.growing else ("-" if q.drain_seconds is None else _duration(q.drain_seconds)),
+                ]
+                for q in trends.queues.values()
+            ],
+        )
+    if trends.workers:
+        lines.append("")
+        lines += _table(
+            ["WORKER", "TASKS/S", "ACTIVE", "RESTARTS", "PROCS REPLACED", "HUNG?"],
+            [
+                [
+                    w.hostname,
+                    f"{w.per_second:.2f}",
+                    str(w.active),
+                    str(w.restarts),
+                    str(w.processes_replaced),
+                    "possibly" if w.possibly_hung else "-",
+                ]
+                for w in trends.workers.values()
+            ],
+        )
+    if trends.runtimes or trends.task_throughput:
+        names = sorted(set(trends.runtimes) | set(trends.task_throughput))
+        rows = []
+        for name in names:
+            rate = trends.task_throughput.get(name)
+            runtime = trends.runtimes.get(name)
+            rows.append(
+                [
+                    name,
+                    f"{rate.per_second:.2f}" if rate else "-",
+                    str(runtime.count) if runtime else "-",
+                    _duration(runtime.p50) if runtime else "-",
+                    _duration(runtime.p95) if runtime else "-",
+                    _duration(runtime.max) if runtime else "-",
+                ]
+            )
+        lines.append("")
+        lines += _table(["TASK", "TASKS/S", "RUNS", "P50", "P95", "MAX"], rows)
+    for task in trends.long_running:
+        lines.append(
+            f"LONG-RUNNING {task.id} ({task.name}) on {task.worker}: {_duration(task.running_seconds)} "
+            f"> {_duration(task.threshold_seconds)}"
+        )
+    return "\n".join(lines)
+
+
+def cmd_trends(args: argparse.Namespace) -> int:
+    def body(client: CeleryStatusClient) -> int:
+        trends = client.get_trends(args.window, long_running_floor=args.long_running_floor)
+        if args.json:
+            _print_json(trends.to_dict(), sys.stdout)
+        else:
+            print(render_trends(trends))
+        return OK
+
+    try:
+        return _run(args, body)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
 
 
 def main(argv: Sequence[str] | None = None) -> int:

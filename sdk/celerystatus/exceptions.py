@@ -32,6 +32,7 @@ import grpc
 __all__ = [
     "CeleryStatusError",
     "DeadlineExceeded",
+    "FailedPrecondition",
     "InternalError",
     "InvalidArgument",
     "NotFound",
@@ -100,6 +101,10 @@ class InvalidArgument(CeleryStatusError):
     """The server rejected the request's arguments."""
 
 
+class FailedPrecondition(CeleryStatusError):
+    """The server cannot answer this call as configured (e.g. history is off on it)."""
+
+
 class NotFound(CeleryStatusError):
     """The server does not know the requested thing."""
 
@@ -121,6 +126,7 @@ _BY_CODE: dict[grpc.StatusCode, type[CeleryStatusError]] = {
     grpc.StatusCode.INVALID_ARGUMENT: InvalidArgument,
     grpc.StatusCode.OUT_OF_RANGE: InvalidArgument,
     grpc.StatusCode.NOT_FOUND: NotFound,
+    grpc.StatusCode.FAILED_PRECONDITION: FailedPrecondition,
     grpc.StatusCode.INTERNAL: InternalError,
     grpc.StatusCode.UNKNOWN: InternalError,
     grpc.StatusCode.DATA_LOSS: InternalError,

@@ -42,6 +42,8 @@ from celerystatus.values import (
 
 __all__ = [
     "CeleryStatus",
+    "HistoryInfo",
+    "HistoryState",
     "InspectionInfo",
     "InspectionMethod",
     "JSONValue",
@@ -643,6 +645,87 @@ class InspectionInfo:
         )
 
 
+class HistoryState(str, enum.Enum):
+    """Whether the server records history and whether its store keeps up."""
+
+    OFF = "off"
+    OK = "ok"
+    DEGRADED = "degraded"
+    """The store is slow or unreachable; samples are buffered, then dropped."""
+
+    def to_proto(self) -> pb.HistoryState.ValueType:
+        return _HISTORY_STATE_TO_PROTO[self]
+
+    @classmethod
+    def from_proto(cls, value: pb.HistoryState.ValueType) -> HistoryState | None:
+        return _HISTORY_STATE_FROM_PROTO.get(value)
+
+
+_HISTORY_STATE_TO_PROTO: dict[HistoryState, pb.HistoryState.ValueType] = {
+    HistoryState.OFF: pb.HISTORY_STATE_OFF,
+    HistoryState.OK: pb.HISTORY_STATE_OK,
+    HistoryState.DEGRADED: pb.HISTORY_STATE_DEGRADED,
+}
+_HISTORY_STATE_FROM_PROTO = {v: k for k, v in _HISTORY_STATE_TO_PROTO.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryInfo:
+    """The server's history store, as of this snapshot (``state`` None: the server has none)."""
+
+    state: HistoryState | None = None
+    dropped: int = 0
+    """Samples and task runs dropped since the server started (store too slow or down)."""
+    error: str | None = None
+    buffered: int = 0
+    last_write: float | None = None
+    interval: float | None = None
+    """Seconds between two recorded samples."""
+
+    @classmethod
+    def from_proto(cls, msg: pb.HistoryInfo) -> HistoryInfo:
+        return cls(
+            state=HistoryState.from_proto(msg.state),
+            dropped=msg.dropped,
+            error=msg.error or None,
+            buffered=msg.buffered,
+            last_write=timestamp_to_epoch(msg.last_write) if msg.HasField("last_write") else None,
+            interval=duration_to_seconds(msg.interval) if msg.HasField("interval") else None,
+        )
+
+    def to_proto(self) -> pb.HistoryInfo:
+        msg = pb.HistoryInfo(dropped=self.dropped, error=self.error or "", buffered=self.buffered)
+        if self.state is not None:
+            msg.state = self.state.to_proto()
+        if self.last_write is not None:
+            msg.last_write.CopyFrom(epoch_to_timestamp(self.last_write))
+        if self.interval is not None:
+            msg.interval.CopyFrom(seconds_to_duration(self.interval))
+        return msg
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "state": None if self.state is None else self.state.value,
+            "dropped": self.dropped,
+            "error": self.error,
+            "buffered": self.buffered,
+            "last_write": self.last_write,
+            "interval": self.interval,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> HistoryInfo:
+        state = data.get("state")
+        return cls(
+            state=HistoryState(state) if state else None,
+            dropped=int(data.get("dropped") or 0),
+            error=_opt_str(data.get("error")),
+            buffered=int(data.get("buffered") or 0),
+            last_write=_opt_float(data.get("last_write")),
+            interval=_opt_float(data.get("interval")),
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class CeleryStatus:
     """One snapshot of a Celery cluster."""
@@ -671,6 +754,8 @@ class CeleryStatus:
     error: str | None = None
     message: str | None = None
     inspection: InspectionInfo = field(default_factory=InspectionInfo)
+    history: HistoryInfo = field(default_factory=HistoryInfo)
+    """The server's history store; ``history.state`` is ``degraded`` while it cannot keep up."""
 
     @property
     def healthy(self) -> bool:
@@ -706,6 +791,7 @@ class CeleryStatus:
             error=msg.error or None,
             message=msg.message or None,
             inspection=InspectionInfo.from_proto(msg.inspection),
+            history=HistoryInfo.from_proto(msg.history),
         )
 
     def to_proto(self) -> pb.CeleryStatus:
@@ -725,6 +811,7 @@ class CeleryStatus:
         )
         _copy_if_set(msg.queue_details, self.queue_details.to_proto())
         _copy_if_set(msg.inspection, self.inspection.to_proto())
+        _copy_if_set(msg.history, self.history.to_proto())
         for host, stats in self.worker_stats.items():
             msg.worker_stats[host].CopyFrom(stats.to_proto())
         if self.observed_at is not None:
@@ -753,6 +840,7 @@ class CeleryStatus:
             "error": self.error,
             "message": self.message,
             "inspection": self.inspection.to_dict(),
+            "history": self.history.to_dict(),
         }
 
     @classmethod
@@ -786,6 +874,7 @@ class CeleryStatus:
             error=_opt_str(data.get("error")),
             message=_opt_str(data.get("message")),
             inspection=InspectionInfo.from_dict(_mapping(data.get("inspection"))),
+            history=HistoryInfo.from_dict(_mapping(data.get("history"))),
         )
 
     @classmethod

@@ -141,6 +141,17 @@ _DEFINITIONS: dict[str, dict[str, Any]] = {
             "refresh_interval": _OPT_NUMBER,
         },
     ),
+    "HistoryInfo": _object(
+        "Whether the history store is recording.",
+        {
+            "state": {"enum": ["off", "ok", "degraded", None]},
+            "dropped": _COUNT,
+            "error": _OPT_STR,
+            "buffered": _COUNT,
+            "last_write": _OPT_NUMBER,
+            "interval": _OPT_NUMBER,
+        },
+    ),
     "CeleryStatus": _object(
         "GET /api/celery-status: every key is present in every response.",
         {
@@ -161,6 +172,7 @@ _DEFINITIONS: dict[str, dict[str, Any]] = {
             "error": _OPT_STR,
             "message": _OPT_STR,
             "inspection": _ref("InspectionInfo"),
+            "history": _ref("HistoryInfo"),
         },
         # Added by the bridge when an arg filter could only see unmasked values.
         {"search_limited": _STR},

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from .config import DEFAULT_HTTP_ADDRESS, SettingsError
+from .config import DEFAULT_HTTP_ADDRESS, Settings, SettingsError
 from .flags import add_setting_flags, settings_from_args
 
 if TYPE_CHECKING:
@@ -59,10 +59,12 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"celery-status: {exc}", file=sys.stderr)
         return 2
 
+    from .history import SchemaTooNew
+
     try:
         # The banner is printed once both ports are bound, so a script may wait for it.
         asyncio.run(server.serve_forever(ready=_banner))
-    except (SettingsError, ListenError) as exc:
+    except (SettingsError, ListenError, SchemaTooNew) as exc:
         print(f"celery-status: {exc}", file=sys.stderr)
         return 2
     return 0
@@ -183,6 +185,50 @@ def _router(args: argparse.Namespace) -> int:
     return int(router_main(args.router_args))
 
 
+def _history_upgrade(argv: Sequence[str]) -> int:
+    """``celery-status history upgrade``: apply the history store's migrations and exit."""
+    p = argparse.ArgumentParser(
+        prog="celery-status history upgrade",
+        description="Apply pending schema migrations to the history store (the service also does this on start).",
+    )
+    p.add_argument("--history-url", metavar="URL", help="as for serve (env CELERY_STATUS_HISTORY_URL)")
+    p.add_argument("--data-dir", metavar="DIR", help="as for serve (env CELERY_STATUS_DATA_DIR)")
+    args = p.parse_args(argv)
+    from .history import HistoryError, HistoryStore, SchemaTooNew, resolve_url
+    from .history.store import describe_url
+
+    try:
+        settings = Settings.load({"history_url": args.history_url, "data_dir": args.data_dir})
+        url = resolve_url(settings.history_url, settings.data_dir)
+        if url is None:
+            print("celery-status history upgrade: history is off (history_url none); nothing to do", file=sys.stderr)
+            return 2
+        store = HistoryStore(url)
+    except (SettingsError, HistoryError) as exc:
+        print(f"celery-status history upgrade: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # SQLAlchemy refuses the URL
+        print(f"celery-status history upgrade: history_url: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+    try:
+        before, after = store.upgrade()
+    except SchemaTooNew as exc:
+        print(f"celery-status history upgrade: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # the database did not answer
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        print(f"celery-status history upgrade: {describe_url(url)}: {type(exc).__name__}: {first}", file=sys.stderr)
+        return 1
+    finally:
+        store.close()
+    where = describe_url(url)
+    if before == after:
+        print(f"{where}: already at schema revision {after}")
+    else:
+        print(f"{where}: upgraded from {before or 'empty'} to schema revision {after}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="celery-status", description="Health and live status of a Celery cluster."
@@ -210,6 +256,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:2] == ["history", "upgrade"]:
+        return _history_upgrade(argv[2:])
     if argv[:1] == ["router"]:
         # argparse cannot hand a leading "--help" to a nested CLI; pass the rest through as is.
         return _router(argparse.Namespace(router_args=argv[1:]))

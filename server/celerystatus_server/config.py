@@ -103,6 +103,7 @@ GROUPS = {
     "collector": "collector and listeners",
     "security": "security (see docs/security.md)",
     "grpc": "gRPC client certificates and redaction",
+    "history": "history (samples of the cluster over time, see docs/history.md)",
 }
 
 
@@ -159,6 +160,8 @@ Count = Annotated[int, BeforeValidator(_number), Field(ge=1, le=1_000_000)]
 Switch = Annotated[bool, BeforeValidator(_empty_is_false)]
 Text = Annotated[str | None, BeforeValidator(_empty_is_none)]
 Names = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_comma_list)]
+#: How long stored history is kept: up to ten years.
+Retention = Annotated[float, BeforeValidator(_number), Field(gt=0, le=3650 * ONE_DAY, allow_inf_nan=False)]
 
 _APP = re.compile(r"^[A-Za-z_][\w.]*(:[A-Za-z_][\w.]*)?$")
 
@@ -284,6 +287,38 @@ class Settings(BaseSettings):
     )
     cors_origins: Annotated[Names, Flag("--cors-origin", "ORIGIN", bridge=True, group="security")] = Field(
         (), description="exact browser origin allowed to read the API, e.g. https://ops.example"
+    )
+
+    # -- history (docs/history.md) ----------------------------------------------------
+    history_url: Annotated[Text, Flag(metavar="URL", group="history")] = Field(
+        None,
+        description="history store: sqlite:///PATH or postgresql+psycopg://USER@HOST/DB; 'none' turns history "
+        "off; default: a SQLite file in --data-dir",
+    )
+    data_dir: Annotated[Text, Flag(metavar="DIR", group="history")] = Field(
+        None,
+        description="where the default SQLite history lives; default $XDG_DATA_HOME/celery-status or "
+        "~/.local/share/celery-status",
+    )
+    history_interval: Annotated[
+        # Samples are keyed by whole-second buckets.
+        float, BeforeValidator(_number), Field(ge=1, le=ONE_DAY, allow_inf_nan=False),
+        Flag(metavar="SECONDS", group="history"),
+    ] = Field(10.0, description="seconds between recorded samples (at least 1)")
+    history_retention_raw: Annotated[Retention, Flag(metavar="SECONDS", group="history")] = Field(
+        24 * 3600.0, description="keep raw samples this long (24 h)"
+    )
+    history_retention_minute: Annotated[Retention, Flag(metavar="SECONDS", group="history")] = Field(
+        30 * ONE_DAY, description="keep 1-minute roll-ups this long (30 days)"
+    )
+    history_retention_hour: Annotated[Retention, Flag(metavar="SECONDS", group="history")] = Field(
+        365 * ONE_DAY, description="keep 1-hour roll-ups this long (1 year)"
+    )
+    history_retention_runs: Annotated[Retention, Flag(metavar="SECONDS", group="history")] = Field(
+        7 * ONE_DAY, description="keep task runs this long (7 days)"
+    )
+    history_buffer: Annotated[Count, Flag(metavar="N", group="history")] = Field(
+        1000, description="samples and runs waiting for the database before the oldest are dropped"
     )
 
     # -- construction -----------------------------------------------------------

@@ -19,7 +19,10 @@ from celerystatus.v1 import celery_status_pb2_grpc as pb_grpc
 
 from . import scaler
 from .collector import Collector
-from .config import Settings, parse_address
+from .config import Settings, SettingsError, parse_address
+from .history import HistoryError, HistoryRecorder, HistoryStore, Retention, resolve_url
+from .history.reader import HistoryReader
+from .history.recorder import off_info
 from .security import logs
 from .security.grpc_auth import SecurityInterceptor
 from .security.policy import SecurityPolicy, policy_from_settings
@@ -78,6 +81,26 @@ class StatusServer:
         self.policy = policy or policy_from_settings(settings)
         self.store = SnapshotStore()
         self.collector = Collector(settings, self.store, app=app)
+        self.history: HistoryRecorder | None = None
+        self.history_reader: HistoryReader | None = None
+        url = resolve_url(settings.history_url, settings.data_dir) if settings.enabled else None
+        if url is not None:
+            retention = Retention(
+                raw=settings.history_retention_raw,
+                minute=settings.history_retention_minute,
+                hour=settings.history_retention_hour,
+                runs=settings.history_retention_runs,
+            )
+            try:
+                history_store = HistoryStore(url, retention=retention, interval=settings.history_interval)
+            except HistoryError as exc:
+                raise SettingsError(str(exc)) from None
+            except Exception as exc:  # SQLAlchemy's URL and driver errors
+                raise SettingsError(f"history_url: {type(exc).__name__}: {exc}") from None
+            self.history = HistoryRecorder(
+                self.store, history_store, interval=settings.history_interval, buffer=settings.history_buffer
+            )
+            self.history_reader = HistoryReader(history_store)
         self.health = health.aio.HealthServicer()
         self._server: grpc.aio.Server | None = None
         self.servicer: CeleryStatusServicer | None = None
@@ -90,6 +113,10 @@ class StatusServer:
     async def start(self) -> None:
         logs.install()
         settings = self.settings
+        if self.history is not None:
+            # Migrations before anything listens: a database from a newer version
+            # stops the start here (SchemaTooNew); an unreachable one does not.
+            await asyncio.to_thread(self.history.prepare)
         host, port = parse_address("grpc_address", settings.grpc_address)
         # The in-process bridge authenticates like anyone else, with a token that
         # exists only in this process; it limits its own callers, so it is exempt.
@@ -102,6 +129,8 @@ class StatusServer:
             self.collector,
             redactor=policy.redactor,
             anonymous_sees_args=policy.anonymous_sees_args,
+            history=self.history_reader,
+            history_info=self.history.info if self.history is not None else off_info,
         )
         pb_grpc.add_CeleryStatusServiceServicer_to_server(self.servicer, server)
         self.scaler = scaler.ExternalScalerServicer(self.store, max_age=trusted_snapshot_age(settings))
@@ -142,6 +171,8 @@ class StatusServer:
             raise
         # The collector starts once both ports are bound, so a start-up failure leaves no thread behind.
         self.collector.start()
+        if self.history is not None:
+            self.history.start()
         # Health reflects this process only: a Celery outage is data, not a reason to
         # restart the status service.
         for name in ("", *SERVED):
@@ -180,6 +211,10 @@ class StatusServer:
             await self._server.stop(grace)
             self._server = None
         await asyncio.to_thread(self.collector.stop)
+        if self.history is not None:
+            await asyncio.to_thread(self.history.stop)
+        if self.history_reader is not None:
+            self.history_reader.close()
 
     async def __aenter__(self) -> StatusServer:
         await self.start()

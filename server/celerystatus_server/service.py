@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING
 
 import grpc
@@ -15,6 +15,8 @@ from celerystatus.v1 import celery_status_pb2_grpc as pb_grpc
 from celerystatus.values import duration_to_seconds
 
 from . import search
+from .history.query import QueryError
+from .history.reader import HistoryReader, HistoryUnavailable
 from .security.principal import current_principal
 from .security.redaction import Redactor
 from .snapshot import Snapshot, SnapshotStore
@@ -37,6 +39,7 @@ def render(
     view: int = pb.STATUS_VIEW_FULL,
     flt: pb.TaskFilter | None = None,
     base: pb.CeleryStatus | None = None,
+    history: pb.HistoryInfo | None = None,
 ) -> pb.CeleryStatus:
     """A copy of the snapshot (or of its variant ``base``) for one caller: age stamped, view and filter applied.
 
@@ -46,6 +49,8 @@ def render(
     status.CopyFrom(snap.status if base is None else base)
     if status.enabled:
         status.age.FromNanoseconds(int(snap.age() * 1e9))
+    if history is not None:
+        status.history.CopyFrom(history)
     if view == pb.STATUS_VIEW_SUMMARY:
         status.ClearField("queue_details")
     elif flt is not None and not search.is_empty(flt):
@@ -83,20 +88,32 @@ class CeleryStatusServicer(pb_grpc.CeleryStatusServiceServicer):
         *,
         redactor: Redactor | None = None,
         anonymous_sees_args: bool = False,
+        history: HistoryReader | None = None,
+        history_info: Callable[[], pb.HistoryInfo] | None = None,
     ) -> None:
         self._store = store
         self._collector = collector
+        self._history = history
+        #: Stamped into every status sent (the history store's state is not part of the snapshot).
+        self._history_info = history_info
         self.redacted = RedactedVariant(redactor or Redactor())
         # Without the security interceptor in front (embedded use), callers are anonymous.
         self._anonymous_sees_args = anonymous_sees_args
 
-    def _variant(self, snap: Snapshot, redact_args: bool) -> pb.CeleryStatus:
-        """The snapshot as this caller may see it: full for admins, redacted otherwise."""
+    def _sees_args(self, redact_args: bool) -> bool:
         principal = current_principal.get()
         sees_args = self._anonymous_sees_args if principal is None else principal.sees_arguments
-        if sees_args and not redact_args:
+        return sees_args and not redact_args
+
+    def _variant(self, snap: Snapshot, redact_args: bool) -> pb.CeleryStatus:
+        """The snapshot as this caller may see it: full for admins, redacted otherwise."""
+        if self._sees_args(redact_args):
             return snap.status
         return self.redacted.of(snap)
+
+    def _render(self, snap: Snapshot, view: int, flt: pb.TaskFilter, base: pb.CeleryStatus) -> pb.CeleryStatus:
+        history = self._history_info() if self._history_info is not None else None
+        return render(snap, view, flt, base, history)
 
     async def _invalid(self, context: grpc.aio.ServicerContext, message: str) -> None:
         await context.abort(grpc.StatusCode.INVALID_ARGUMENT, message)
@@ -130,7 +147,7 @@ class CeleryStatusServicer(pb_grpc.CeleryStatusServiceServicer):
                 budget = min(budget, max(0.0, remaining - min(0.25, remaining / 4)))
             snap = await self._store.wait_newer(snap.version, budget) or self._store.latest()
         base = self._variant(snap, request.redact_args)
-        return pb.GetStatusResponse(status=render(snap, request.view, request.filter, base))
+        return pb.GetStatusResponse(status=self._render(snap, request.view, request.filter, base))
 
     async def WatchStatus(
         self, request: pb.WatchStatusRequest, context: grpc.aio.ServicerContext
@@ -141,7 +158,7 @@ class CeleryStatusServicer(pb_grpc.CeleryStatusServiceServicer):
             await self._invalid(context, f"min_interval must be between 0 and {MAX_MIN_INTERVAL:g} s")
         snap = self._store.latest()
         base = self._variant(snap, request.redact_args)
-        yield pb.WatchStatusResponse(status=render(snap, request.view, request.filter, base))
+        yield pb.WatchStatusResponse(status=self._render(snap, request.view, request.filter, base))
         sent_at = time.monotonic()
         while True:
             newer = await self._store.wait_newer(snap.version)
@@ -152,7 +169,7 @@ class CeleryStatusServicer(pb_grpc.CeleryStatusServiceServicer):
                 await asyncio.sleep(pause)  # rate limit requested by the client
             snap = self._store.latest()
             base = self._variant(snap, request.redact_args)
-            yield pb.WatchStatusResponse(status=render(snap, request.view, request.filter, base))
+            yield pb.WatchStatusResponse(status=self._render(snap, request.view, request.filter, base))
             sent_at = time.monotonic()
 
     async def SearchTasks(
@@ -177,3 +194,37 @@ class CeleryStatusServicer(pb_grpc.CeleryStatusServiceServicer):
                     break
                 response.tasks.append(task)
         return response
+
+    async def _history_or_abort(self, context: grpc.aio.ServicerContext) -> HistoryReader:
+        if self._history is None:
+            await context.abort(
+                grpc.StatusCode.FAILED_PRECONDITION, "history is off on this server (--history-url none)"
+            )
+        assert self._history is not None
+        return self._history
+
+    async def GetHistory(
+        self, request: pb.GetHistoryRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetHistoryResponse:
+        reader = await self._history_or_abort(context)
+        redactor = None if self._sees_args(request.redact_args) else self.redacted.redactor
+        try:
+            return await reader.history(request, redactor=redactor)
+        except QueryError as exc:
+            await self._invalid(context, str(exc))
+        except HistoryUnavailable as exc:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+        raise AssertionError("unreachable")
+
+    async def GetTrends(
+        self, request: pb.GetTrendsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetTrendsResponse:
+        reader = await self._history_or_abort(context)
+        status = self._store.latest().status
+        try:
+            return await reader.trends(request, status if status.enabled else None)
+        except QueryError as exc:
+            await self._invalid(context, str(exc))
+        except HistoryUnavailable as exc:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+        raise AssertionError("unreachable")

@@ -15,6 +15,7 @@ EXPECTED = {
     "CeleryStatusError",
     "ClusterLoad",
     "DeadlineExceeded",
+    "FailedPrecondition",
     "Finding",
     "FindingKind",
     "InspectionInfo",
@@ -47,6 +48,18 @@ EXPECTED = {
     "WorkerStats",
     "__version__",
     "parse_target",
+    # history and trends (issue 10)
+    "History",
+    "HistoryInfo",
+    "HistoryState",
+    "LongRunningTask",
+    "QueueTrend",
+    "Rate",
+    "Saturation",
+    "TaskRun",
+    "TaskRuntime",
+    "Trends",
+    "WorkerTrend",
 }
 
 

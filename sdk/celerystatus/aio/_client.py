@@ -25,6 +25,7 @@ from celerystatus._base import (
     make_filter,
 )
 from celerystatus.exceptions import CeleryStatusError, Unavailable, from_rpc_error
+from celerystatus.history import History, Trends, build_history_request, build_trends_request
 from celerystatus.models import (
     CeleryStatus,
     ServingStatus,
@@ -33,6 +34,7 @@ from celerystatus.models import (
     TaskSearchResult,
     TaskState,
 )
+from celerystatus.timespec import DurationLike, TimeLike
 from celerystatus.v1 import celery_status_pb2 as pb
 from celerystatus.v1.celery_status_pb2_grpc import CeleryStatusServiceStub
 
@@ -203,3 +205,35 @@ class AsyncCeleryStatusClient(BaseClient):
         """See :func:`celerystatus.analysis.scaling_advice`."""
         status = await self.get_status(view=StatusView.SUMMARY, timeout=timeout)
         return analysis.scaling_advice(status, min_workers, max_workers, **tuning)
+
+    async def get_history(
+        self,
+        since: TimeLike = "1h",
+        until: TimeLike = None,
+        *,
+        step: DurationLike | None = None,
+        series: Sequence[str] | str = (),
+        include_runs: bool = False,
+        runs_limit: int = 0,
+        redact_args: bool = False,
+        timeout: Seconds | None = None,
+    ) -> History:
+        """See :meth:`celerystatus.CeleryStatusClient.get_history`."""
+        request = build_history_request(
+            since, until, step, series, include_runs=include_runs, runs_limit=runs_limit
+        )
+        request.redact_args = redact_args
+        response: pb.GetHistoryResponse = await self._unary(self._stub.GetHistory, request, timeout)
+        return History.from_proto(response)
+
+    async def get_trends(
+        self,
+        window: DurationLike | None = None,
+        *,
+        long_running_floor: DurationLike | None = None,
+        timeout: Seconds | None = None,
+    ) -> Trends:
+        """See :meth:`celerystatus.CeleryStatusClient.get_trends`."""
+        request = build_trends_request(window, long_running_floor)
+        response: pb.GetTrendsResponse = await self._unary(self._stub.GetTrends, request, timeout)
+        return Trends.from_proto(response)

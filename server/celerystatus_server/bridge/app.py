@@ -28,6 +28,7 @@ from ..search import ARGUMENTS_WITHHELD
 from ..security.principal import Principal
 from . import query
 from .errors import BadRequest, http_status
+from .history import history_router
 from .hub import StatusHub
 from .metrics import BridgeMetrics
 from .schema import ErrorModel, ProbeModel, install_components, json_body
@@ -254,6 +255,8 @@ def create_app(
             unavailable: dict[str, Any] = {"tasks": [], "observed_at": None, "stale": True, "truncated": False}
             return _error_response(error, {**unavailable, "error": UNAVAILABLE_ERROR})
         return JSONResponse(result.to_dict(), headers=_NO_STORE)
+
+    app.include_router(history_router(caller, lambda request: bridge(request).upstream))
 
     @app.websocket("/ws/celery-status")
     async def celery_status_ws(websocket: WebSocket) -> None:

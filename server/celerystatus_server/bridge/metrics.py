@@ -121,6 +121,19 @@ class SnapshotCollector(Collector):
                 value=errors,
             )
 
+        history = data.get("history") or {}
+        if history.get("state"):
+            yield CounterMetricFamily(
+                "celery_status_history_dropped",
+                "History samples and task runs dropped because the store could not keep up.",
+                value=_number(history.get("dropped")) or 0.0,
+            )
+            yield GaugeMetricFamily(
+                "celery_status_history_degraded",
+                "1 while the history store is slow or unreachable.",
+                value=1.0 if history.get("state") == "degraded" else 0.0,
+            )
+
 
 class BridgeMetrics:
     """The metrics of one bridge app, in a registry of its own."""

@@ -18,6 +18,7 @@ from celerystatus import (
     AsyncCeleryStatusClient,
     CeleryStatus,
     CeleryStatusError,
+    History,
     OnDisconnect,
     RetryPolicy,
     ServingStatus,
@@ -25,8 +26,10 @@ from celerystatus import (
     TaskFilter,
     TaskSearchResult,
     TLSConfig,
+    Trends,
     Unimplemented,
 )
+from celerystatus.timespec import DurationLike, TimeLike
 
 __all__ = ["UNAVAILABLE_ERROR", "Timeouts", "Upstream", "unavailable_status"]
 
@@ -54,6 +57,8 @@ class Timeouts:
     ready: float = 0.5
     #: Longest pause between two attempts to reopen a status stream.
     reconnect_max: float = 2.0
+    #: Deadline of GetHistory / GetTrends, which read a database.
+    history: float = 20.0
 
 
 def unavailable_status(error: str = UNAVAILABLE_ERROR) -> dict[str, Any]:
@@ -110,6 +115,33 @@ class Upstream:
 
     async def search_tasks(self, *, filter: TaskFilter, limit: int, redact_args: bool) -> TaskSearchResult:
         return await self.client.search_tasks(filter, limit=limit, redact_args=redact_args)
+
+    async def get_history(
+        self,
+        since: TimeLike,
+        until: TimeLike,
+        *,
+        step: DurationLike | None,
+        series: list[str],
+        include_runs: bool,
+        runs_limit: int,
+        redact_args: bool,
+    ) -> History:
+        return await self.client.get_history(
+            since,
+            until,
+            step=step,
+            series=series,
+            include_runs=include_runs,
+            runs_limit=runs_limit,
+            redact_args=redact_args,
+            timeout=self.timeouts.history,
+        )
+
+    async def get_trends(self, window: DurationLike | None, *, long_running_floor: DurationLike | None) -> Trends:
+        return await self.client.get_trends(
+            window, long_running_floor=long_running_floor, timeout=self.timeouts.history
+        )
 
     def watch(self, *, redact_args: bool, on_disconnect: OnDisconnect) -> AsyncIterator[CeleryStatus]:
         """Every snapshot, for as long as the client is open; gaps go to ``on_disconnect``."""

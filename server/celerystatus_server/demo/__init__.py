@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import importlib
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -101,7 +102,11 @@ def _banner(broker_url: str, hostnames: list[str], grpc_target: str, http_url: s
             f"  curl -s {http_url} | jq '{{connected, workers, active_tasks, scheduled_tasks}}'",
             f"  curl -s {http_url} | jq '.queue_details.active'",
             f"  curl -s {http_url} | jq '.worker_stats | map_values(.pool)'",
+            f"  curl -s '{http_url}/history?since=5m&step=10s&series=workers,active_tasks,queue:*' | jq .series",
+            f"  curl -s '{http_url}/trends?window=5m' | jq '{{throughput, saturation, runtimes}}'",
         ]
+    lines.append(f"  celery-status history --target {grpc_target} --since 5m --series active_tasks,queue:*")
+    lines.append(f"  celery-status trends --target {grpc_target} --window 5m")
     service = "celerystatus.v1.CeleryStatusService"
     lines += [
         f'  grpcurl -plaintext -d \'{{"view": "STATUS_VIEW_SUMMARY"}}\' {grpc_target} '
@@ -174,12 +179,17 @@ async def _run(args: argparse.Namespace) -> int:
         extension_note = " with the worker extension" if include else ""
         _say(f"workers: starting {len(workers)}{extension_note}, logs in {log_dir}")
 
+        # History in a throwaway data directory: the demo's samples are not worth keeping.
+        data_dir = Path(tempfile.mkdtemp(prefix="celery-status-demo-data-"))
+        cleanup.callback(shutil.rmtree, data_dir, True)
         settings = Settings(
             broker_url=local.url,
             app="celerystatus_server.demo.tasks:app",
             grpc_address=args.grpc_address,
             http_address=args.http_address or None,
             show_args=True,
+            data_dir=str(data_dir),
+            history_interval=2.0,
         )
         server = StatusServer(settings)
         await server.start()

@@ -41,6 +41,8 @@ METHOD_ROLES = {
     "StreamIsActive": VIEWER,
     "GetMetricSpec": VIEWER,
     "GetMetrics": VIEWER,
+    "GetHistory": VIEWER,
+    "GetTrends": VIEWER,
 }
 RETRY_AFTER_KEY = "retry-after"
 
