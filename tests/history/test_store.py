@@ -123,8 +123,8 @@ def test_run_retention_and_redaction(store: HistoryStore, clock: Clock) -> None:
     assert [v.string_value for v in admin.args.values] == ["eval-2", "secret"]
     assert admin.runtime.ToSeconds() == 20
     viewer = q.task_run(runs[0], Redactor(["eval-*"]))
-    assert [v.string_value for v in viewer.args.values] == ["eval-2"]
-    assert not viewer.kwargs.fields and viewer.args_redacted
+    assert [v.string_value for v in viewer.args.values] == ["eval-2", "***"]  # positions kept
+    assert {k: v.string_value for k, v in viewer.kwargs.fields.items()} == {"key": "***"} and viewer.args_redacted
     assert json.loads(runs[0].args or "[]")[1] == "secret"  # kept for admins
 
 

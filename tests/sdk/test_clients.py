@@ -15,6 +15,7 @@ from celerystatus import (
     CeleryStatusClient,
     CeleryStatusError,
     DeadlineExceeded,
+    FailedPrecondition,
     InternalError,
     InvalidArgument,
     NotFound,
@@ -50,7 +51,7 @@ CODES = [
     (grpc.StatusCode.UNKNOWN, InternalError),
     (grpc.StatusCode.UNIMPLEMENTED, Unimplemented),
     (grpc.StatusCode.DATA_LOSS, InternalError),
-    (grpc.StatusCode.FAILED_PRECONDITION, CeleryStatusError),
+    (grpc.StatusCode.FAILED_PRECONDITION, FailedPrecondition),
     (grpc.StatusCode.ABORTED, CeleryStatusError),
 ]
 
