@@ -28,6 +28,7 @@ from tests.support.workers import WorkerFactory
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = REPO_ROOT / "deploy"
 OPENMETRICS = "application/openmetrics-text; version=1.0.0"
+TOOLS_VENV = REPO_ROOT / ".ci" / ".cache" / "deploy-tools"
 
 
 @dataclass(frozen=True)
@@ -36,13 +37,20 @@ class Scrape:
     openmetrics: str
 
 
-def tool(name: str) -> str:
-    """Path of a command-line tool the deploy checks need (fails under CI=true when missing)."""
-    found = shutil.which(name) or shutil.which(name, path=str(Path(__file__).parents[2] / ".venv" / "bin"))
-    if found is None:
-        service_unavailable(f"{name} not installed (.ci/run installs it)")
-    assert found is not None
-    return found
+def tool(name: str, *, tools_venv_only: bool = False) -> str:
+    """A command-line tool of the deploy checks (fails under CI=true when missing).
+
+    The Kubernetes, Dockerfile and CRD checkers live in a venv of their own
+    (.ci/run makes it) so that their dependencies stay out of the project's.
+    """
+    found = TOOLS_VENV / "bin" / name
+    if found.exists():
+        return str(found)
+    path = None if tools_venv_only else shutil.which(name)
+    if path is None:
+        service_unavailable(f"{name} not installed (.ci/run installs it in {TOOLS_VENV})")
+    assert path is not None
+    return path
 
 
 def run(command: list[str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
