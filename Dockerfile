@@ -6,8 +6,8 @@
 # or --allow-unauthenticated on purpose): see docs/security.md.
 #
 # BASE_IMAGE needs python3 (>= 3.10) with venv, bash, groupadd/useradd. The
-# default is the official slim image; .ci/build-image also builds it on a
-# Debian base made with debootstrap where no container registry is reachable.
+# default is the official slim image; where no container registry is reachable,
+# .ci/build-image builds on a Debian base it makes with debootstrap instead.
 ARG BASE_IMAGE=docker.io/library/python:3.11-slim-bookworm
 
 # -- build: the project's wheel and wheels of everything it needs ------------------
@@ -44,7 +44,9 @@ RUN python3 -m venv /opt/celery-status \
     && pip install --no-index --find-links=/tmp/wheels "${wheel}[server]" \
     && rm -rf /tmp/wheels \
     && celery-status --version \
-    && if command -v gcc cc g++ clang; then echo "a compiler in the runtime image" >&2; exit 1; fi
+    && for compiler in cc gcc g++ clang; do \
+        if command -v "$compiler"; then echo "$compiler in the runtime image" >&2; exit 1; fi; \
+    done
 USER 10001:10001
 EXPOSE 50051 8080
 # /livez answers whenever the process runs; it never looks at Celery or the broker.
