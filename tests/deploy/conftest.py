@@ -80,10 +80,10 @@ def live_scrape(shared_redis: LocalRedis | None, redis_db_pool: DbPool) -> Itera
             for _ in range(3):
                 factory.send("tasks.cleanup_old_evaluations")
 
-            def counted() -> str | None:
+            def counted() -> str:
                 text = http.get("/metrics").text
                 done = "celery_workers 2.0" in text and 'celery_worker_total{worker="w1@' in text
-                return text if done and "celery_inspection_duration_seconds_count" in text else None
+                return text if done and "celery_inspection_duration_seconds_count" in text else ""
 
             text = wait_for(counted, timeout=60, message="a scrape with two workers")
             openmetrics = http.get("/metrics", headers={"Accept": OPENMETRICS}).text

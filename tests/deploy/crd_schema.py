@@ -15,7 +15,7 @@ import types
 import typing
 from typing import Any
 
-import yaml
+import yaml  # type: ignore[import-untyped]
 from pydantic import BaseModel, ValidationError
 
 
@@ -46,7 +46,7 @@ def unknown_fields(model: Any, data: Any, where: str) -> list[str]:
 
 
 def check(doc: dict[str, Any]) -> list[str]:
-    from cloudcoil.models.prometheus_operator import v1
+    from cloudcoil.models.prometheus_operator import v1  # type: ignore[import-not-found]
 
     kind = doc.get("kind", "")
     model = getattr(v1, kind, None) if doc.get("apiVersion") == "monitoring.coreos.com/v1" else None

@@ -20,7 +20,7 @@ from typing import Any
 
 import grpc
 import pytest
-import yaml
+import yaml  # type: ignore[import-untyped]
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from celerystatus_server.local_redis import free_port

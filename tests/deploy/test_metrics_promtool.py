@@ -23,7 +23,7 @@ def test_promtool_accepts_the_live_scrape(live_scrape: Scrape) -> None:
 def test_the_openmetrics_scrape_parses_strictly(live_scrape: Scrape) -> None:
     # promtool's linter reads the classic format only (it takes OpenMetrics
     # family names for missing help); the OpenMetrics parser is strict instead.
-    families = {f.name: f for f in text_string_to_metric_families(live_scrape.openmetrics)}
+    families = {f.name: f for f in text_string_to_metric_families(live_scrape.openmetrics)}  # type: ignore[no-untyped-call]
     assert families["celery_worker"].type == "counter"
     assert {s.name for s in families["celery_worker"].samples} == {"celery_worker_total"}
     assert families["celery_workers"].samples[0].value == 2
