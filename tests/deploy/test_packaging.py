@@ -98,3 +98,13 @@ def test_version_flag() -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"celery-status {version('celery-status')} (grpcio ")
     assert f"protobuf {version('protobuf')}" in result.stdout
+
+
+def test_docs_point_at_files_that_exist() -> None:
+    # The deployment docs must never name a file that is not there.
+    for doc in ("README.md", "docs/kubernetes.md", "docs/bridge.md"):
+        text = (REPO_ROOT / doc).read_text()
+        for path in sorted(set(re.findall(r"`((?:deploy|constraints|\.ci)/[\w./-]+)`", text))):
+            assert (REPO_ROOT / path.rstrip("/")).exists(), f"{doc} names {path}"
+        if "Dockerfile" in text:
+            assert (REPO_ROOT / "Dockerfile").exists()
