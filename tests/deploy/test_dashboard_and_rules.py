@@ -24,8 +24,8 @@ RULES = DEPLOY / "prometheus" / "celery-status-rules.yaml"
 RULE_TESTS = DEPLOY / "prometheus" / "celery-status-rules.test.yaml"
 
 #: Named by the spec's availability query and added by another branch (the
-#: SDK's scaling advice as a gauge). Listed so that this test passes before
-#: that lands, and fails once it has: then delete it from here.
+#: SDK's scaling advice as a gauge): allowed to be absent until that branch is
+#: merged, checked like every other name once it is served. Empty this then.
 NOT_YET_EXPOSED = {"celery_workers_desired"}
 
 METRIC = re.compile(r"\b(celery_[a-z0-9_]+)\b")
@@ -104,7 +104,7 @@ def test_every_query_names_series_a_live_server_exposes(live_scrape: Scrape, sou
     missing = []
     for where, expr in queries:
         for metric in METRIC.findall(expr):
-            if metric in NOT_YET_EXPOSED:
+            if metric in NOT_YET_EXPOSED and metric not in served:
                 continue
             if metric not in served:
                 missing.append(f"{where}: {metric}")
@@ -117,8 +117,6 @@ def test_every_query_names_series_a_live_server_exposes(live_scrape: Scrape, sou
             known = set().union(*(served.get(m, set()) for m in METRIC.findall(expr))) | {"instance", "pod", "le"}
             missing += [f"{where}: label {label}" for label in labels - known]
     assert not missing, missing
-    still_pending = NOT_YET_EXPOSED & set(served)
-    assert not still_pending, f"{still_pending} is exposed now: remove it from NOT_YET_EXPOSED"
 
 
 def test_dashboard_legends_use_labels_the_query_keeps() -> None:
