@@ -13,8 +13,6 @@ import os
 
 import redis
 
-from celerystatus_server.redact import mask_url
-
 from .tasks import QUEUE
 
 __all__ = ["MARKER", "DatabaseInUseError", "claim", "release"]
@@ -47,8 +45,10 @@ def claim(url: str) -> None:
         size = int(client.dbsize())
         foreign = size - len(_demo_keys(client)) if size else 0
         if foreign > 0:
+            # Named by number only: the URL may carry a password.
+            db = client.connection_pool.connection_kwargs.get("db", 0)
             raise DatabaseInUseError(
-                f"{mask_url(url)} holds {foreign} keys that are not the demo's; "
+                f"Redis database {db} holds {foreign} keys that are not the demo's; "
                 "give it an empty database with --redis-url redis://HOST:PORT/N"
             )
         client.set(MARKER, str(os.getpid()))
