@@ -147,6 +147,7 @@ async def _bench(
 def _start_cluster(stack: ExitStack, broker: str, refresh: float) -> str:
     from celery import Celery
 
+    from celerystatus_server.demo.tasks import QUEUE
     from celerystatus_server.demo.workers import WorkerProcess
 
     logs = Path(tempfile.mkdtemp(prefix="bench-bridge-"))
@@ -164,9 +165,9 @@ def _start_cluster(stack: ExitStack, broker: str, refresh: float) -> str:
         worker.wait_ready(control)
     # Some tasks in every state, so the payload is a realistic size.
     for index in range(2):
-        control.send_task("tasks.evaluate_code", args=[f"bench-{index}"], kwargs={"duration": 300})
+        control.send_task("tasks.evaluate_code", args=[f"bench-{index}"], kwargs={"duration": 300}, queue=QUEUE)
     for index in range(4):
-        control.send_task("tasks.evaluate_code", args=[f"bench-later-{index}"], countdown=600)
+        control.send_task("tasks.evaluate_code", args=[f"bench-later-{index}"], countdown=600, queue=QUEUE)
     http_port = _free_port()
     server = subprocess.Popen(
         [

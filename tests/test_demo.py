@@ -7,14 +7,17 @@ import os
 import random
 import re
 import signal
+import socket
 import subprocess
 import sys
 import urllib.request
 from pathlib import Path
 
 import pytest
+import redis
 
 from celerystatus_server.demo.jobs import STUCK_EVAL_ID, JobStream, plan
+from celerystatus_server.demo.tasks import QUEUE
 from celerystatus_server.demo.workers import WorkerProcess, child_pids
 from tests.support.waiting import wait_for
 from tests.support.workers import control_app
@@ -42,6 +45,7 @@ def test_job_stream_gives_real_workers_active_and_scheduled_tasks(
         "celerystatus_server.demo.tasks",
         "demo1",
         broker_url=redis_url,
+        queues=(QUEUE,),
         log_path=tmp_path / "demo1.log",
     ).start()
     stream = JobStream(app, interval=0.05, seed=1)
@@ -62,6 +66,29 @@ def test_job_stream_gives_real_workers_active_and_scheduled_tasks(
         worker.kill()
         app.close()
     assert not stream.running and stream.errors == 0
+
+
+def _demo_command(redis_url: str, *extra: str) -> list[str]:
+    return [
+        str(Path(sys.executable).with_name("celery-status")), "demo",
+        "--grpc-address", "127.0.0.1:0",
+        "--http-address", "127.0.0.1:0",
+        "--redis-url", redis_url,
+        *extra,
+    ]  # fmt: skip
+
+
+def _start_demo(command: list[str]) -> tuple[subprocess.Popen[str], str]:
+    """Starts the demo and reads its output up to the banner's "Try:"."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    demo = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    output: list[str] = []
+    assert demo.stdout is not None
+    for line in demo.stdout:
+        output.append(line)
+        if line.startswith("Try:"):
+            break
+    return demo, "".join(output)
 
 
 def _pid_gone(pid: int) -> bool:
@@ -116,3 +143,89 @@ def test_demo_command_serves_status_and_cleans_up_on_sigterm(redis_url: str) -> 
         demo.wait()
         for pid in child_pids(demo.pid):
             os.killpg(pid, signal.SIGKILL)
+
+
+def _run_demo_expecting_refusal(command: list[str]) -> str:
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    # Refused before any worker was started.
+    assert "workers: starting" not in result.stdout
+    return result.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("flag", ["--grpc-address", "--http-address"])
+def test_demo_port_in_use_is_one_line_naming_the_flag(redis_url: str, flag: str) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        address = f"127.0.0.1:{busy.getsockname()[1]}"
+        stderr = _run_demo_expecting_refusal(_demo_command(redis_url, flag, address))
+    assert flag in stderr and address in stderr
+    # Nothing left behind in the database it had claimed.
+    client = redis.Redis.from_url(redis_url)
+    try:
+        assert client.dbsize() == 0
+    finally:
+        client.close()
+
+
+def test_demo_refuses_a_database_that_is_not_its_own(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    try:
+        client.set("myapp:important", "1")
+        stderr = _run_demo_expecting_refusal(_demo_command(redis_url))
+        assert "--redis-url" in stderr
+        assert client.keys("*") == [b"myapp:important"]
+    finally:
+        client.close()
+
+
+def test_demo_bad_address_is_one_line(redis_url: str) -> None:
+    stderr = _run_demo_expecting_refusal(_demo_command(redis_url, "--grpc-address", "nonsense"))
+    # The setting's name or its flag, with the value that was refused.
+    assert re.search(r"grpc[_-]address", stderr) and "nonsense" in stderr, stderr
+
+
+@pytest.mark.slow
+def test_demo_uses_its_own_queue_and_removes_its_keys(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    demo, text = _start_demo(_demo_command(redis_url))
+    try:
+        assert "Try:" in text, text
+        # The demo's jobs travel on its own queue, never on an app's "celery".
+        wait_for(lambda: client.exists("_kombu.binding.celery-status-demo"), timeout=30)
+        assert not client.exists("celery", "_kombu.binding.celery")
+        demo.send_signal(signal.SIGTERM)
+        assert demo.wait(timeout=30) == 0
+        assert client.keys("*") == []
+    finally:
+        demo.kill()
+        demo.wait()
+        client.close()
+
+
+@pytest.mark.slow
+def test_demo_workers_die_with_it_when_it_is_sigkilled(redis_url: str) -> None:
+    demo, text = _start_demo(_demo_command(redis_url, "--no-jobs"))
+    workers: list[int] = []
+    try:
+        assert "Try:" in text, text
+        workers = child_pids(demo.pid)
+        assert len(workers) == 2, text
+        pool = [pid for worker in workers for pid in child_pids(worker)]
+        assert len(pool) == 4  # -c 2 each
+        demo.kill()  # no cleanup code runs: the kernel has to do it
+        demo.wait()
+        wait_for(lambda: all(_pid_gone(pid) for pid in workers + pool), timeout=20,
+                 message="demo workers outlived a SIGKILLed demo")  # fmt: skip
+    finally:
+        demo.kill()
+        demo.wait()
+        for pid in workers:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass

@@ -229,10 +229,38 @@ def _history_upgrade(argv: Sequence[str]) -> int:
     return 0
 
 
+def version_text() -> str:
+    """``celery-status 0.1.0 (grpcio …, protobuf …, Python …)``: what a bug report needs."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    def installed(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "not installed"
+
+    python = ".".join(str(part) for part in sys.version_info[:3])
+    return (
+        f"celery-status {installed('celery-status')} "
+        f"(grpcio {installed('grpcio')}, protobuf {installed('protobuf')}, Python {python})"
+    )
+
+
+class _VersionAction(argparse.Action):
+    # Looked up only when asked: package metadata is slow to read on every start.
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, help=str(kwargs.get("help", "")))
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        print(version_text())
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="celery-status", description="Health and live status of a Celery cluster."
     )
+    parser.add_argument("--version", action=_VersionAction, help="print versions and exit")
     parser.add_argument("--log-level", default=os.environ.get("CELERY_STATUS_LOG_LEVEL", "WARNING"),
                         help="logging level (default WARNING)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -147,8 +147,12 @@ async def test_metrics_parse_and_follow_the_snapshot(
     assert value("celery_scheduled_tasks") == 1
     assert value("celery_reserved_tasks") == 0
     assert value("celery_connected") == 1
-    assert value("celery_worker_total", worker="celery@w1") == 150
-    assert value("celery_worker_total", worker="celery@w2") == 7
+    # A counter family "celery_worker" whose sample is celery_worker_total,
+    # so promtool accepts it and rate(celery_worker_total[5m]) still works.
+    assert families["celery_worker"].type == "counter"
+    assert value("celery_worker", worker="celery@w1") == 150
+    assert value("celery_worker", worker="celery@w2") == 7
+    assert "celery_worker_total{" in response.text
     assert value("celery_queue_messages", queue="celery") == 3
     assert value("celery_status_stale") == 0
     assert 0.1 <= value("celery_snapshot_age_seconds") < 30
@@ -160,3 +164,38 @@ async def test_metrics_parse_and_follow_the_snapshot(
     count = next(s for s in histogram.samples if s.name.endswith("_count"))
     assert count.value == 2  # rounds 1 and 2, each once
     assert fake_backend.service.get_requests == []  # scrapes never ask the backend
+    # The standard process and platform series, and no _created noise.
+    assert {"process_cpu_seconds", "process_resident_memory_bytes", "python_info"} <= set(families)
+    assert "_created" not in response.text
+
+
+async def test_metrics_negotiate_openmetrics(http: httpx.AsyncClient, bridge: BridgeServer) -> None:
+    hub = bridge._app.state.bridge.hub
+    await hub.wait_for(lambda s: s.from_backend, timeout=5)
+    response = await http.get("/metrics", headers={"Accept": "application/openmetrics-text; version=1.0.0"})
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/openmetrics-text")
+    assert response.text.endswith("# EOF\n")
+    assert "# TYPE celery_worker counter" in response.text
+    assert "_created" not in response.text
+    classic = await http.get("/metrics")
+    assert classic.headers["content-type"].startswith("text/plain")
+    assert "# EOF" not in classic.text
+
+
+async def test_metrics_without_backend_report_only_backend_up(
+    http: httpx.AsyncClient, bridge: BridgeServer, fake_backend: FakeBackend
+) -> None:
+    hub = bridge._app.state.bridge.hub
+    await hub.wait_for(lambda s: s.from_backend, timeout=5)
+    before = {f.name for f in text_string_to_metric_families((await http.get("/metrics")).text)}
+    assert {"celery_workers", "celery_connected", "celery_inspection_rounds"} <= before
+
+    await fake_backend.stop()
+    await hub.wait_for(lambda s: not s.from_backend, timeout=10)
+    families = {f.name: f for f in text_string_to_metric_families((await http.get("/metrics")).text)}
+    assert families["celery_status_backend_up"].samples[0].value == 0
+    cluster = {name for name in families if name.startswith("celery_")}
+    # Absent, not zero: a "no workers" alert must not fire because the bridge lost its backend.
+    # The histogram is the bridge's own record of rounds it saw and may stay.
+    assert cluster <= {"celery_status_backend_up", "celery_inspection_duration_seconds"}, cluster

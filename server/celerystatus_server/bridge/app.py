@@ -19,7 +19,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.exposition import choose_encoder
 from starlette.websockets import WebSocketState
 
 from celerystatus import CeleryStatusError, StatusView, TaskFilter, TLSConfig, parse_target
@@ -315,9 +315,11 @@ def create_app(
         responses={401: {"model": ErrorModel}, 429: {"model": ErrorModel}},
     )
     async def metrics(
-        _: Annotated[None, Depends(metrics_caller)], state: Annotated[_State, Depends(bridge)]
+        request: Request, _: Annotated[None, Depends(metrics_caller)], state: Annotated[_State, Depends(bridge)]
     ) -> Response:
-        return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        # OpenMetrics for scrapers that ask for it (Accept), the classic text format otherwise.
+        encode, content_type = choose_encoder(request.headers.get("accept", ""))
+        return Response(encode(state.metrics.registry), media_type=content_type)
 
     return app
 

@@ -5,6 +5,10 @@ the server inspect the cluster, so scrape frequency does not load Celery.
 Gauges and counters are produced by a custom collector at scrape time; the
 inspection-duration histogram is the one stateful metric, observed once for
 each new inspection round the stream shows.
+
+While the bridge has no stream from the status service it reports only
+``celery_status_backend_up 0``: the cluster series go absent rather than
+dropping to zero, so "no workers" alerts do not fire for a bridge outage.
 """
 
 from __future__ import annotations
@@ -13,7 +17,14 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client import (
+    CollectorRegistry,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    disable_created_metrics,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
@@ -25,6 +36,10 @@ from .hub import EncodedStatus, StatusHub
 
 # Inspection rounds wait about a second for worker replies; buckets straddle that.
 DURATION_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
+
+# A `_created` series per histogram and counter doubles the output for
+# nothing a dashboard reads; the switch is process-wide in prometheus_client.
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 
 def _desired_workers(data: dict[str, Any]) -> int:
@@ -50,7 +65,7 @@ class SnapshotCollector(Collector):
             value=1.0 if hub.stream_connected else 0.0,
         )
         snapshot = hub.latest
-        if snapshot is None:
+        if snapshot is None or not snapshot.from_backend or not hub.stream_connected:
             return
         data = snapshot.data
         for name, key, help_text in (
@@ -78,11 +93,11 @@ class SnapshotCollector(Collector):
             value=1.0 if data.get("stale") else 0.0,
         )
 
-        # A gauge, not a counter: the value resets when a worker restarts and
-        # it is read from the worker, not counted here. rate() still works on
-        # it between restarts, as the seed's dashboards expect.
-        per_worker = GaugeMetricFamily(
-            "celery_worker_total",
+        # Exposed as celery_worker_total: a counter that resets when the worker
+        # restarts, which rate() handles, so the spec's
+        # rate(celery_worker_total[5m]) keeps working.
+        per_worker = CounterMetricFamily(
+            "celery_worker",
             "Tasks accepted by the worker since it started.",
             labels=["worker"],
         )
@@ -141,6 +156,11 @@ class BridgeMetrics:
     def __init__(self, hub: StatusHub) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(SnapshotCollector(hub))
+        # The standard process_* / python_* series, in this registry rather
+        # than the global one so that two bridges in a process do not collide.
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        GCCollector(registry=self.registry)
         self.inspection_duration = Histogram(
             "celery_inspection_duration_seconds",
             "Wall time of an inspection round, once per round seen by the bridge.",

@@ -18,6 +18,7 @@ import importlib
 import os
 import shutil
 import signal
+import socket
 import sys
 import tempfile
 from pathlib import Path
@@ -27,7 +28,9 @@ __all__ = ["add_arguments", "main"]
 
 DEFAULT_GRPC_ADDRESS = "127.0.0.1:50051"
 DEFAULT_HTTP_ADDRESS = "127.0.0.1:8080"
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+# A database of its own: Celery's broadcasts are per database, so the demo's
+# workers never answer (or hear) an application's on the same Redis.
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/15"
 EXTENSION = "celerystatus_server.worker_extension"
 WORKER_READY_TIMEOUT = 60.0
 # Demo tasks may run for minutes (eval-123 is stuck on purpose); a warm
@@ -50,7 +53,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--redis-url",
         default=DEFAULT_REDIS_URL,
-        help="Redis to use as broker; when it does not answer, a private one is started",
+        help="Redis database for the demo alone (default %(default)s); it must be empty or hold only "
+        "a previous demo's keys, which are deleted on exit. When nothing answers, a private "
+        "redis-server is started",
     )
     parser.add_argument("--no-jobs", action="store_true", help="do not submit demo jobs")
 
@@ -138,9 +143,46 @@ async def _wait_or_stop(stop: asyncio.Event, work: Any) -> bool:
     return False
 
 
+class _Refused(Exception):
+    """A setting the demo cannot run with: one line naming the flag to change, exit 2."""
+
+
+def _check_free(flag: str, address: str | None) -> None:
+    """Refuses an address something already listens on, before anything is started.
+
+    Binding with SO_REUSEADDR, as the servers do, fails only when the port is
+    really taken; the servers' own bind would fail too, but gRPC's also logs.
+    """
+    from celerystatus_server.config import parse_address
+
+    if not address:
+        return
+    host, port = parse_address(flag, address)
+    if port == 0:
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise _Refused(f"cannot listen on {address} ({exc.strerror}): choose another with {flag}") from None
+
+
+def _listen_error(server: Any, settings: Any, exc: BaseException) -> _Refused:
+    # The gRPC port is bound first: with it bound, the HTTP one is what failed.
+    if not server.grpc_port:
+        address, flag = settings.grpc_address, "--grpc-address"
+    else:
+        address, flag = settings.http_address, "--http-address"
+    return _Refused(f"cannot listen on {address} ({exc}): is it in use? Choose another with {flag}")
+
+
 async def _run(args: argparse.Namespace) -> int:
-    from celerystatus_server.config import Settings
+    from celerystatus_server.config import Settings, SettingsError
+    from celerystatus_server.demo import broker_db
     from celerystatus_server.demo.jobs import JobStream
+    from celerystatus_server.demo.tasks import QUEUE
     from celerystatus_server.demo.tasks import app as demo_app
     from celerystatus_server.demo.workers import WorkerProcess
     from celerystatus_server.local_redis import ensure_redis
@@ -151,15 +193,48 @@ async def _run(args: argparse.Namespace) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
 
+    try:
+        settings = Settings(
+            broker_url=args.redis_url,
+            app="celerystatus_server.demo.tasks:app",
+            grpc_address=args.grpc_address,
+            http_address=args.http_address or None,
+            show_args=True,
+        )
+    except SettingsError as exc:
+        raise _Refused(str(exc)) from None
+    _check_free("--grpc-address", settings.grpc_address)
+    _check_free("--http-address", settings.http_address)
+
     async with contextlib.AsyncExitStack() as cleanup:
         local = ensure_redis(args.redis_url)
         cleanup.callback(local.stop)
         origin = "started a private redis-server" if local.started else "using the running Redis"
         _say(f"broker: {local.url} ({origin})")
+        try:
+            broker_db.claim(local.url)
+        except broker_db.DatabaseInUseError as exc:
+            raise _Refused(str(exc)) from None
+        cleanup.callback(broker_db.release, local.url)
         # Celery lets this variable override any configured broker; make it ours.
         os.environ["CELERY_BROKER_URL"] = local.url
 
+        # History in a throwaway data directory: the demo's samples are not worth keeping.
+        data_dir = Path(tempfile.mkdtemp(prefix="celery-status-demo-data-"))
+        cleanup.callback(shutil.rmtree, data_dir, True)
+        # The ports first: a port in use must stop the demo before any worker exists.
+        settings = settings.with_(broker_url=local.url, data_dir=str(data_dir), history_interval=2.0)
+        server = StatusServer(settings)
+        try:
+            await server.start()
+        except (OSError, RuntimeError) as exc:  # lost a race for a port checked above
+            if server.grpc_port:  # the gRPC side and the collector run: the bridge failed
+                await server.stop()
+            raise _listen_error(server, settings, exc) from None
+        cleanup.push_async_callback(server.stop)
+
         log_dir = Path(tempfile.mkdtemp(prefix="celery-status-demo-"))
+        cleanup.callback(shutil.rmtree, log_dir, True)
         include = (EXTENSION,) if _extension_available() else ()
         workers = [
             WorkerProcess(
@@ -167,9 +242,11 @@ async def _run(args: argparse.Namespace) -> int:
                 f"demo{i}",
                 broker_url=local.url,
                 concurrency=2,
+                queues=(QUEUE,),
                 include=include,
                 loglevel="info",
                 log_path=log_dir / f"demo{i}.log",
+                die_with_parent=True,
             )
             for i in range(1, args.workers + 1)
         ]
@@ -178,22 +255,6 @@ async def _run(args: argparse.Namespace) -> int:
             worker.start()
         extension_note = " with the worker extension" if include else ""
         _say(f"workers: starting {len(workers)}{extension_note}, logs in {log_dir}")
-
-        # History in a throwaway data directory: the demo's samples are not worth keeping.
-        data_dir = Path(tempfile.mkdtemp(prefix="celery-status-demo-data-"))
-        cleanup.callback(shutil.rmtree, data_dir, True)
-        settings = Settings(
-            broker_url=local.url,
-            app="celerystatus_server.demo.tasks:app",
-            grpc_address=args.grpc_address,
-            http_address=args.http_address or None,
-            show_args=True,
-            data_dir=str(data_dir),
-            history_interval=2.0,
-        )
-        server = StatusServer(settings)
-        await server.start()
-        cleanup.push_async_callback(server.stop)
 
         def all_ready() -> None:
             for worker in workers:
@@ -211,13 +272,16 @@ async def _run(args: argparse.Namespace) -> int:
         _say(_banner(local.url, [w.hostname for w in workers], server.grpc_target, http_url,
                      log_dir, not args.no_jobs))  # fmt: skip
         await stop.wait()
-        _say("stopping: jobs, server, workers" + (", redis" if local.started else ""))
+        _say("stopping: jobs, workers, server" + (", redis" if local.started else ", the demo's keys"))
     return 0
 
 
 def main(args: argparse.Namespace) -> int:
     try:
         return asyncio.run(_run(args))
+    except _Refused as exc:
+        print(f"celery-status demo: {exc}", file=sys.stderr)
+        return 2
     except ImportError as exc:
         print(f"celery-status demo: missing component: {exc}", file=sys.stderr)
         return 1

@@ -7,6 +7,8 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from .tasks import QUEUE
+
 __all__ = ["STUCK_EVAL_ID", "Job", "JobStream", "plan"]
 
 # Submitted first and left running for minutes: the "why is my evaluation
@@ -48,10 +50,11 @@ def plan(n: int, rng: random.Random) -> list[Job]:
 
 
 class JobStream:
-    """Sends ``plan(n)`` every ``interval`` seconds from a daemon thread until stopped."""
+    """Sends ``plan(n)`` to the demo's queue every ``interval`` seconds from a daemon thread until stopped."""
 
-    def __init__(self, app: Any, interval: float = 1.0, seed: int | None = None) -> None:
+    def __init__(self, app: Any, interval: float = 1.0, seed: int | None = None, queue: str = QUEUE) -> None:
         self.app = app
+        self.queue = queue
         self.interval = interval
         self.sent = 0
         self.errors = 0
@@ -69,8 +72,9 @@ class JobStream:
             for job in plan(n, self._rng):
                 try:
                     self.app.send_task(
-                        job.name, args=job.args, kwargs=dict(job.kwargs), countdown=job.countdown
-                    )
+                        job.name, args=job.args, kwargs=dict(job.kwargs), countdown=job.countdown,
+                        queue=self.queue,
+                    )  # fmt: skip
                     self.sent += 1
                 except Exception:  # a broker hiccup must not end the demo; it is what it shows
                     self.errors += 1

@@ -12,8 +12,12 @@ from typing import Any
 
 from celery import Celery
 
-app = Celery("celery_status_demo", broker="redis://127.0.0.1:6379/0")
+#: The demo's own queue: its jobs never land in (or come from) an app's "celery" queue.
+QUEUE = "celery-status-demo"
+
+app = Celery("celery_status_demo", broker="redis://127.0.0.1:6379/15")
 app.conf.update(
+    task_default_queue=QUEUE,
     task_serializer="json",
     result_serializer="json",
     accept_content=["json"],

@@ -64,6 +64,7 @@ class WorkerProcess:
         env: Mapping[str, str] | None = None,
         cwd: str | os.PathLike[str] | None = None,
         log_path: str | os.PathLike[str] | None = None,
+        die_with_parent: bool = False,
     ) -> None:
         self.app = app
         self.name = name
@@ -79,6 +80,10 @@ class WorkerProcess:
         self.env = dict(os.environ if env is None else env)
         self.cwd = cwd
         self.log_path = Path(log_path or Path(tempfile.gettempdir()) / f"celery-{name}.log")
+        #: Killed by the kernel when the process that started it exits, even by
+        #: SIGKILL (Linux; see tether.py). Only for a caller that starts workers
+        #: from its main thread and lives as long as they should.
+        self.die_with_parent = die_with_parent
         self._process: subprocess.Popen[bytes] | None = None
 
     def command(self) -> list[str]:
@@ -104,8 +109,13 @@ class WorkerProcess:
             raise RuntimeError(f"worker {self.hostname} was already started")
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
+            command = self.command()
+            if self.die_with_parent:
+                from .tether import command as tethered
+
+                command = tethered(command)
             self._process = subprocess.Popen(
-                self.command(),
+                command,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
