@@ -26,7 +26,7 @@ from celerystatus.models import CeleryStatus, Task, TaskFilter
 from celerystatus.v1 import celery_status_pb2 as pb
 
 from ..security.principal import Principal
-from . import query
+from . import dashboard, query
 from .backend import (
     UNAVAILABLE_ERROR,
     Backend,
@@ -39,7 +39,15 @@ from .errors import BadRequest
 from .hub import StatusHub
 from .metrics import BridgeMetrics
 from .schema import CeleryStatusModel, ErrorModel, ProbeModel, TaskSearchModel
-from .security import BridgeSecurity, Refused, RequestLimits, admit, rate_limited
+from .security import (
+    WS_SUBPROTOCOL,
+    BridgeSecurity,
+    Refused,
+    RequestLimits,
+    admit,
+    offered_subprotocols,
+    rate_limited,
+)
 
 STATUS_PATH = "/api/celery-status"
 _NO_STORE = {"Cache-Control": "no-store"}
@@ -145,6 +153,9 @@ def create_app(
         summary="JSON, WebSocket and Prometheus views of a CeleryStatusService.",
         version="1",
         lifespan=lifespan,
+        # Served by the dashboard module from an installed package, never a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
 
     @app.exception_handler(RequestValidationError)
@@ -286,7 +297,9 @@ def create_app(
         assert handler is not None
         state.sockets.add(handler)
         try:
-            await _serve_socket(websocket, state.hub_for(principal))
+            # A browser that offered subprotocols drops a socket that does not pick one.
+            subprotocol = WS_SUBPROTOCOL if WS_SUBPROTOCOL in offered_subprotocols(websocket) else None
+            await _serve_socket(websocket, state.hub_for(principal), subprotocol)
         finally:
             state.sockets.discard(handler)
             if limited:
@@ -327,11 +340,12 @@ def create_app(
     ) -> Response:
         return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
+    dashboard.install(app, security)
     return app
 
 
-async def _serve_socket(websocket: WebSocket, hub: StatusHub) -> None:
-    await websocket.accept()
+async def _serve_socket(websocket: WebSocket, hub: StatusHub, subprotocol: str | None = None) -> None:
+    await websocket.accept(subprotocol=subprotocol)
     with hub.subscribe() as subscription:
         # Reading is the only way to notice the client going away while we
         # wait for the next snapshot.
