@@ -54,7 +54,9 @@ export class Overview {
   /** data: {times, values{key: [...]}}; `source` names where it came from, for the text alternative. */
   charts(data, source) {
     for (const [key, card] of this.cards) {
-      const values = data ? data.values[key] || [] : [];
+      let values = data ? data.values[key] || [] : [];
+      // Rates are per second in the data and per minute on screen, like the card's number.
+      if (key === "throughput") values = values.map((v) => (v === null || v === undefined ? v : v * 60));
       card.chart.replaceChildren(sparkline(data ? data.times : [], values, { label: `${card.label} (${source})` }));
     }
   }
