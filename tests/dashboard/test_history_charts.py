@@ -54,7 +54,10 @@ def chart_label(page: Any, metric: str) -> str:
     return label
 
 
-def test_charts_come_from_the_history_api(history_bridge: tuple[str, list[dict[str, str]]], open_page: OpenPage) -> None:
+HistoryBridge = tuple[str, list[dict[str, str]]]
+
+
+def test_charts_come_from_the_history_api(history_bridge: HistoryBridge, open_page: OpenPage) -> None:
     url, asked = history_bridge
     page, _ = open_page(url)
     wait_for(lambda: "last 1h" in chart_label(page, "active"), timeout=30, message="chart from history")

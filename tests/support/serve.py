@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -14,7 +18,7 @@ import httpx
 from celerystatus_server.local_redis import free_port
 from tests.support.waiting import wait_for
 
-__all__ = ["ServeProcess"]
+__all__ = ["ServeProcess", "running_demo"]
 
 
 class ServeProcess:
@@ -86,3 +90,39 @@ class ServeProcess:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return "(no log)"
+
+
+@contextmanager
+def running_demo(redis_url: str, timeout: float = 90.0) -> Iterator[str]:
+    """``celery-status demo`` on free ports (workers, job stream, server); yields the dashboard URL."""
+    command = [
+        sys.executable, "-m", "celerystatus_server.cli", "demo",
+        "--redis-url", redis_url, "--grpc-address", "127.0.0.1:0", "--http-address", "127.0.0.1:0",
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    try:
+        assert process.stdout is not None
+        seen: list[str] = []
+        deadline = time.monotonic() + timeout
+        url = None
+        for line in process.stdout:
+            seen.append(line)
+            match = re.search(r"Dashboard\s+(http://\S+)", line)
+            if match:
+                url = match.group(1)
+                break
+            if time.monotonic() > deadline:
+                break
+        if url is None:
+            raise RuntimeError("celery-status demo printed no dashboard URL:\n" + "".join(seen))
+        # Keep reading so the demo never blocks on a full pipe.
+        threading.Thread(target=lambda: [None for _ in process.stdout or ()], daemon=True).start()
+        yield url
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
