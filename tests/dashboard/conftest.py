@@ -15,8 +15,10 @@ from tests.support.serve import ServeProcess
 DESKTOP = {"width": 1280, "height": 900}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """One chromium per module: Playwright's sync API keeps an event loop marked as running in
+    this thread while it is open, which would stop pytest-asyncio from running later async tests."""
     executable = chromium_executable()
     if executable is None:
         service_unavailable("chromium not found (apt-get install chromium)")

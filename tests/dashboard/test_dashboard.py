@@ -17,7 +17,7 @@ from celerystatus_server.local_redis import RedisProcess
 from celerystatus_server.security.tokens import hash_token
 from tests.support.holds import Hold
 from tests.support.serve import ServeProcess
-from tests.support.waiting import wait_for
+from tests.support.waiting import WaitTimeout, wait_for
 from tests.support.workers import WorkerFactory
 
 from .conftest import OpenPage
@@ -71,6 +71,20 @@ def banner(page: Any) -> str:
     return state
 
 
+def until(page: Any, predicate: Callable[[], object], what: str, timeout: float = WAIT) -> None:
+    """``wait_for`` with what the page showed when it timed out."""
+    try:
+        wait_for(predicate, timeout=timeout, message=what)
+    except WaitTimeout as timeout_error:
+        shown = {
+            "banner": page.inner_text("#banner"),
+            "transport": page.inner_text("#transport"),
+            "workers": page.inner_text("#workers-table tbody"),
+            "active": page.inner_text("#active-table tbody"),
+        }
+        raise WaitTimeout(f"{timeout_error}; page: {shown}") from None
+
+
 def page_counts(page: Any) -> dict[str, int]:
     return {
         "workers": int(card(page, "workers")),
@@ -111,7 +125,7 @@ def test_page_shows_the_same_counts_as_the_api(
     wait_for(lambda: settled(server, expected), timeout=WAIT, message="API settled")
 
     page, _ = open_page(server.url)
-    wait_for(lambda: page_counts(page) == api_counts(api(server)), timeout=WAIT, message="page equals API")
+    until(page, lambda: page_counts(page) == api_counts(api(server)), "page equals API")
     assert banner(page) == "connected"
     assert page.get_attribute("#transport", "data-transport") == "websocket"
     # The workers table is sortable from the keyboard.
@@ -129,7 +143,7 @@ def test_phone_width_has_no_horizontal_scrolling(redis_url: str, worker_factory:
     worker_factory("dashphone")
     server = serve(redis_url)
     page, _ = open_page(server.url, viewport=PHONE, color_scheme="dark")
-    wait_for(lambda: card(page, "workers") == "1", timeout=WAIT)
+    until(page, lambda: card(page, "workers") == "1", "one worker shown")
     overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0, f"page is {overflow}px wider than the phone"
 
@@ -140,14 +154,13 @@ def test_new_worker_appears_and_killed_worker_is_marked_gone(
     worker_factory("dashfirst")
     server = serve(redis_url)
     page, _ = open_page(server.url)
-    wait_for(lambda: card(page, "workers") == "1", timeout=WAIT, message="first worker shown")
+    until(page, lambda: card(page, "workers") == "1", "first worker shown")
 
     late = worker_factory("dashlate")
     row = f'#workers-table tr[data-worker="{late.hostname}"]'
-    wait_for(lambda: page.get_attribute(row, "data-state") == "up" if page.locator(row).count() else False,
-             timeout=WAIT, message="late worker shown")  # fmt: skip
+    until(page, lambda: page.locator(f'{row}[data-state="up"]').count() == 1, "late worker shown")
     late.kill()
-    wait_for(lambda: page.get_attribute(row, "data-state") == "gone", timeout=WAIT, message="killed worker gone")
+    until(page, lambda: page.locator(f'{row}[data-state="gone"]').count() == 1, "killed worker gone")
     assert "gone" in page.inner_text(row)
     assert card(page, "workers") == "1"
     assert "1 up, 1 gone" in page.inner_text("#workers-summary")
@@ -160,17 +173,17 @@ def test_broker_down_banner_and_recovery(
     worker_factory("dashbroker", broker_url=broker)
     server = serve(broker)
     page, _ = open_page(server.url)
-    wait_for(lambda: banner(page) == "connected" and card(page, "workers") == "1", timeout=WAIT)
+    until(page, lambda: banner(page) == "connected" and card(page, "workers") == "1", "connected, one worker")
 
     redis_process.stop()
-    wait_for(lambda: banner(page) == "broker-down", timeout=WAIT, message="banner shows broker down")
+    until(page, lambda: banner(page) == "broker-down", "banner shows broker down")
     text = page.inner_text("#banner")
     assert "Broker down" in text and re.search(r"\d", text), text
     # The last good data stays on screen, and the worker is not declared gone.
     assert page.get_attribute("#workers-table tbody tr", "data-state") == "up"
 
     redis_process.start()
-    wait_for(lambda: banner(page) == "connected", timeout=WAIT, message="banner cleared after restart")
+    until(page, lambda: banner(page) == "connected", "banner cleared after restart")
 
 
 def test_search_by_eval_id_finds_the_task_and_its_runtime(
@@ -184,7 +197,7 @@ def test_search_by_eval_id_finds_the_task_and_its_runtime(
     # anonymous callers are viewers unless --show-args).
     server = serve(redis_url, extra_args=["--show-args"])
     page, _ = open_page(server.url)
-    wait_for(lambda: rows(page, "active-table") == 1, timeout=WAIT)
+    until(page, lambda: rows(page, "active-table") == 1, "the held task shown")
 
     page.fill("#search-input", "eval-dash-42")
     page.press("#search-input", "Enter")
@@ -210,7 +223,7 @@ def sign_in(page: Any, token: str) -> None:
     assert banner(page) == "auth"
     page.fill("#token-input", token)
     page.press("#token-input", "Enter")
-    wait_for(lambda: banner(page) == "connected" and rows(page, "active-table") == 1, timeout=WAIT)
+    until(page, lambda: banner(page) == "connected" and rows(page, "active-table") == 1, "signed in, task shown")
 
 
 def test_tokens_prompt_then_viewer_sees_arguments_withheld(with_tokens: ServeProcess, open_page: OpenPage) -> None:
@@ -247,14 +260,14 @@ def test_polling_when_websockets_are_blocked(
         ws.close(code=1011, reason="blocked by a proxy")
 
     page, _ = open_page(server.url, before=lambda p: p.route_web_socket(re.compile(r".*/ws/celery-status$"), block))
-    wait_for(lambda: page.get_attribute("#transport", "data-transport") == "polling", timeout=WAIT)
-    wait_for(lambda: banner(page) == "connected" and card(page, "workers") == "1", timeout=WAIT)
+    until(page, lambda: page.get_attribute("#transport", "data-transport") == "polling", "polling")
+    until(page, lambda: banner(page) == "connected" and card(page, "workers") == "1", "connected, one worker")
 
 
 def test_disabled_service_says_so(redis_url: str, serve: Serve, open_page: OpenPage) -> None:
     server = serve(redis_url, extra_args=["--disabled"])
     page, _ = open_page(server.url)
-    wait_for(lambda: banner(page) == "disabled", timeout=WAIT)
+    until(page, lambda: banner(page) == "disabled", "disabled banner")
     assert "Disabled" in page.inner_text("#banner")
 
 
