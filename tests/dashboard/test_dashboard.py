@@ -186,6 +186,44 @@ def test_broker_down_banner_and_recovery(
     until(page, lambda: banner(page) == "connected", "banner cleared after restart")
 
 
+def test_frozen_server_turns_the_banner_stale_with_its_age(
+    redis_url: str, worker_factory: WorkerFactory, serve: Serve, open_page: OpenPage
+) -> None:
+    worker_factory("dashstale")
+    server = serve(redis_url)
+    page, _ = open_page(server.url)
+    until(page, lambda: banner(page) == "connected" and card(page, "workers") == "1", "connected, one worker")
+    # The socket stays open but nothing arrives: only the page's own clock can tell.
+    server.freeze()
+    try:
+        until(page, lambda: banner(page) == "stale", "banner shows stale")
+        text = page.inner_text("#banner")
+        assert re.search(r"Stale .* \d+(\.\d)?s old", text), text
+    finally:
+        server.thaw()
+    until(page, lambda: banner(page) == "connected", "banner cleared after the server resumed")
+
+
+def test_reconnects_after_the_server_restarts(
+    redis_url: str, worker_factory: WorkerFactory, serve: Serve, open_page: OpenPage
+) -> None:
+    worker_factory("dashrestart")
+    server = serve(redis_url)
+    page, problems = open_page(server.url)
+    until(page, lambda: page.get_attribute("#transport", "data-transport") == "websocket", "live over WebSocket")
+
+    server.stop()
+    until(page, lambda: page.get_attribute("#transport", "data-transport") == "offline", "page knows it is cut off")
+    until(page, lambda: banner(page) == "unreachable", "banner says unreachable")
+    server.start()  # same ports
+    until(page, lambda: page.get_attribute("#transport", "data-transport") == "websocket", "back on the WebSocket",
+          timeout=60)  # fmt: skip
+    until(page, lambda: banner(page) == "connected" and card(page, "workers") == "1", "connected again")
+    # Requests failed while the server was gone; from here on nothing may fail.
+    problems.clear()
+    page.wait_for_function("document.querySelector('#banner').dataset.state === 'connected'")
+
+
 def test_search_by_eval_id_finds_the_task_and_its_runtime(
     redis_url: str, worker_factory: WorkerFactory, hold: Hold, serve: Serve, open_page: OpenPage
 ) -> None:

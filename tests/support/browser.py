@@ -56,5 +56,10 @@ class PageProblems:
         if response.status >= 400:
             self._add(self.error_responses, f"{response.status} {response.request.method} {response.url}")
 
+    def clear(self) -> None:
+        """Forget what was recorded so far (after a deliberate outage)."""
+        for where in (self.console_errors, self.page_errors, self.failed_requests, self.error_responses):
+            where.clear()
+
     def all(self) -> list[str]:
         return [*self.console_errors, *self.page_errors, *self.failed_requests, *self.error_responses]

@@ -74,10 +74,20 @@ class ServeProcess:
             raise RuntimeError(f"celery-status serve exited with {self._process.returncode}:\n{self.log_tail()}")
         return httpx.get(f"{self.url}/readyz", timeout=1.0).status_code == 200
 
+    def freeze(self) -> None:
+        """SIGSTOP: sockets stay open, nothing is answered or sent (a hung server)."""
+        assert self._process is not None
+        self._process.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        assert self._process is not None
+        self._process.send_signal(signal.SIGCONT)
+
     def stop(self, timeout: float = 15.0) -> None:
         process, self._process = self._process, None
         if process is None or process.poll() is not None:
             return
+        process.send_signal(signal.SIGCONT)  # a frozen server acts on SIGTERM only once it runs
         process.send_signal(signal.SIGTERM)
         try:
             process.wait(timeout)
