@@ -12,6 +12,7 @@ import argparse
 import sys
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -19,7 +20,7 @@ sys.path.insert(0, str(ROOT))
 from tests.support.browser import chromium_executable  # noqa: E402
 from tests.support.serve import running_demo  # noqa: E402
 
-SIZES = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
+SIZES: dict[str, Any] = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
 READY = """() => document.querySelector('#banner').dataset.state === 'connected'
     && document.querySelectorAll('#active-table tbody tr:not(.empty)').length > 0
     && document.querySelectorAll('[data-metric="throughput"] svg path.line').length > 0"""

@@ -29,7 +29,7 @@ def history_bridge() -> Iterator[tuple[str, list[dict[str, str]]]]:
         asked: list[dict[str, str]] = []
         app = server.bridge._app
 
-        @app.get("/api/celery-status/history")
+        @app.get("/api/celery-status/history")  # type: ignore[untyped-decorator]
         async def history(request: Request) -> dict[str, Any]:
             asked.append(dict(request.query_params))
             now = time.time()

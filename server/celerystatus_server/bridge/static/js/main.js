@@ -53,7 +53,10 @@ function renderBanner() {
     nowMs: performance.now(),
     authNeeded: state.authNeeded,
   });
-  if (banner.dataset.state !== name) banner.dataset.state = name;
+  if (banner.dataset.state !== name) {
+    banner.dataset.state = name;
+    $("banner-announce").textContent = text;
+  }
   banner.querySelector(".banner-icon").textContent = icon;
   const textNode = banner.querySelector(".banner-text");
   if (textNode.textContent !== text) textNode.textContent = text;
