@@ -85,12 +85,18 @@ def until(page: Any, predicate: Callable[[], object], what: str, timeout: float 
         raise WaitTimeout(f"{timeout_error}; page: {shown}") from None
 
 
-def page_counts(page: Any) -> dict[str, int]:
+def count(page: Any, metric: str) -> int | None:
+    """A card's number; None before the first snapshot is rendered (the card shows a dash)."""
+    text = card(page, metric)
+    return int(text) if text.isdigit() else None
+
+
+def page_counts(page: Any) -> dict[str, int | None]:
     return {
-        "workers": int(card(page, "workers")),
-        "active_tasks": int(card(page, "active")),
-        "scheduled_tasks": int(card(page, "scheduled")),
-        "reserved_tasks": int(card(page, "reserved")),
+        "workers": count(page, "workers"),
+        "active_tasks": count(page, "active"),
+        "scheduled_tasks": count(page, "scheduled"),
+        "reserved_tasks": count(page, "reserved"),
         "worker_rows": page.locator('#workers-table tbody tr[data-state="up"]').count(),
         "active_rows": rows(page, "active-table"),
         "scheduled_rows": rows(page, "scheduled-table"),
