@@ -227,7 +227,7 @@ def test_reconnects_after_the_server_restarts(
     until(page, lambda: banner(page) == "connected" and card(page, "workers") == "1", "connected again")
     # Requests failed while the server was gone; from here on nothing may fail.
     problems.clear()
-    page.wait_for_function("document.querySelector('#banner').dataset.state === 'connected'")
+    page.wait_for_function("() => document.querySelector('#banner').dataset.state === 'connected'")
 
 
 def test_search_by_eval_id_finds_the_task_and_its_runtime(
