@@ -84,7 +84,8 @@ def test_long_running_against_the_usual_runtime(page: Any) -> None:
         const task = (id, name) => ({ id, name });
         // Five runs of "quick" seen ending, 10 s each: p95 10 s, flagged past max(3 x 10, 60) = 60 s.
         for (let i = 0; i < 5; i++) {
-            r.observe({ connected: true, queue_details: { active: { w: [{ id: `q${i}`, name: 'quick', time_start: 100 }] } } }, 110);
+            const run = { id: `q${i}`, name: 'quick', time_start: 100 };
+            r.observe({ connected: true, queue_details: { active: { w: [run] } } }, 110);
             r.observe({ connected: true, queue_details: { active: { w: [] } } }, 111);
         }
         const out = {
