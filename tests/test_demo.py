@@ -121,6 +121,8 @@ def test_demo_command_serves_status_and_cleans_up_on_sigterm(redis_url: str) -> 
         text = "".join(output)
         match = re.search(r"JSON\s+(http://\S+)", text)
         assert match, text
+        page = re.search(r"Dashboard\s+(http://\S+/)$", text, re.MULTILINE)
+        assert page and match.group(1) == page.group(1) + "api/celery-status", text
         assert re.search(r"gRPC\s+127\.0\.0\.1:\d+", text), text
         workers = [pid for pid in child_pids(demo.pid)]
         assert len(workers) == 2, text
@@ -132,6 +134,8 @@ def test_demo_command_serves_status_and_cleans_up_on_sigterm(redis_url: str) -> 
             return body if body["workers"] == 2 and body["active_tasks"] else None
 
         body = wait_for(status, timeout=30, message="demo status with 2 workers and work")
+        with urllib.request.urlopen(page.group(1), timeout=5) as response:
+            assert b'<div id="banner"' in response.read()
         assert body["connected"] is True
         assert "tasks.evaluate_code" in body["registered_tasks"]  # type: ignore[operator]
 

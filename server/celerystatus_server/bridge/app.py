@@ -26,13 +26,21 @@ from celerystatus import CeleryStatusError, StatusView, TaskFilter, TLSConfig, p
 
 from ..search import ARGUMENTS_WITHHELD
 from ..security.principal import Principal
-from . import query
+from . import dashboard, query
 from .errors import BadRequest, http_status
 from .history import history_router
 from .hub import StatusHub
 from .metrics import BridgeMetrics
 from .schema import ErrorModel, ProbeModel, install_components, json_body
-from .security import BridgeSecurity, Refused, RequestLimits, admit, rate_limited
+from .security import (
+    WS_SUBPROTOCOL,
+    BridgeSecurity,
+    Refused,
+    RequestLimits,
+    admit,
+    offered_subprotocols,
+    rate_limited,
+)
 from .upstream import UNAVAILABLE_ERROR, Timeouts, Upstream, unavailable_status
 
 STATUS_PATH = "/api/celery-status"
@@ -134,6 +142,9 @@ def create_app(
         summary="JSON, WebSocket and Prometheus views of a CeleryStatusService.",
         version="1",
         lifespan=lifespan,
+        # Served by the dashboard module from an installed package, never a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     install_components(app)
 
@@ -278,7 +289,9 @@ def create_app(
         assert handler is not None
         state.sockets.add(handler)
         try:
-            await _serve_socket(websocket, state.hub_for(principal))
+            # A browser that offered subprotocols drops a socket that does not pick one.
+            subprotocol = WS_SUBPROTOCOL if WS_SUBPROTOCOL in offered_subprotocols(websocket) else None
+            await _serve_socket(websocket, state.hub_for(principal), subprotocol)
         finally:
             state.sockets.discard(handler)
             if limited:
@@ -321,11 +334,12 @@ def create_app(
         encode, content_type = choose_encoder(request.headers.get("accept", ""))
         return Response(encode(state.metrics.registry), media_type=content_type)
 
+    dashboard.install(app, security)
     return app
 
 
-async def _serve_socket(websocket: WebSocket, hub: StatusHub) -> None:
-    await websocket.accept()
+async def _serve_socket(websocket: WebSocket, hub: StatusHub, subprotocol: str | None = None) -> None:
+    await websocket.accept(subprotocol=subprotocol)
     with hub.subscribe() as subscription:
         # Reading is the only way to notice the client going away while we
         # wait for the next snapshot.

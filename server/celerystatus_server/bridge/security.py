@@ -7,6 +7,8 @@ this module only reads HTTP credentials and turns refusals into JSON answers:
 
 from __future__ import annotations
 
+import base64
+import binascii
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +28,12 @@ MAX_QUERY_STRING = 4096
 MAX_WS_MESSAGE = 4096
 #: All request headers together; a bearer token and a browser's usual headers fit easily.
 MAX_HEADER_BYTES = 16 * 1024
+#: The WebSocket subprotocol the bridge speaks; browsers offer it alongside a bearer entry.
+WS_SUBPROTOCOL = "celery-status.v1"
+#: Browsers cannot set headers on a WebSocket, and a token in the URL ends up in
+#: logs and history, so a browser sends ``bearer.<base64url(token)>`` as one of its
+#: offered subprotocols (the scheme Kubernetes uses). The server never echoes it.
+WS_BEARER_PREFIX = "bearer."
 
 
 @dataclass(frozen=True)
@@ -73,6 +81,32 @@ def client_address(connection: HTTPConnection, trust_forwarded_for: bool) -> str
     return connection.client.host if connection.client else ""
 
 
+def offered_subprotocols(connection: HTTPConnection) -> list[str]:
+    return [
+        item.strip()
+        for header in connection.headers.getlist("sec-websocket-protocol")
+        for item in header.split(",")
+        if item.strip()
+    ]
+
+
+def subprotocol_token(connection: HTTPConnection) -> tuple[str | None, str | None]:
+    """(token, problem) from a WebSocket's ``bearer.<base64url>`` subprotocol entry."""
+    entries = [p for p in offered_subprotocols(connection) if p.startswith(WS_BEARER_PREFIX)]
+    if not entries:
+        return None, None
+    if len(entries) > 1:
+        return None, "several bearer subprotocols"
+    encoded = entries[0][len(WS_BEARER_PREFIX) :]
+    try:
+        token = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode("utf-8")
+    except (binascii.Error, ValueError):
+        return None, "bearer subprotocol must be 'bearer.<base64url token>'"
+    if not token:
+        return None, "bearer subprotocol must be 'bearer.<base64url token>'"
+    return token, None
+
+
 def authenticate(connection: HTTPConnection, security: BridgeSecurity) -> Principal:
     """The caller's principal, or :class:`Refused` (401/403)."""
     headers = connection.headers.getlist("authorization")
@@ -84,6 +118,12 @@ def authenticate(connection: HTTPConnection, security: BridgeSecurity) -> Princi
         token = bearer_token(headers[0])
         if token is None:
             malformed = "Authorization must be 'Bearer <token>'"
+    if connection.scope["type"] == "websocket":
+        offered, problem = subprotocol_token(connection)
+        if problem or (offered is not None and headers):
+            malformed = malformed or problem or "send the token either in Authorization or as a subprotocol"
+        elif offered is not None:
+            token = offered
     try:
         principal = security.policy.authenticate(
             token, peer=client_address(connection, security.trust_forwarded_for), malformed=malformed

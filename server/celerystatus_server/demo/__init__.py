@@ -98,6 +98,7 @@ def _banner(broker_url: str, hostnames: list[str], grpc_target: str, http_url: s
         f"  gRPC      {grpc_target}",
     ]
     if http_url:
+        lines.append(f"  Dashboard {http_url.removesuffix('api/celery-status')}")
         lines.append(f"  JSON      {http_url}")
     if not jobs:
         lines.append("  jobs      none (--no-jobs)")
