@@ -1,7 +1,8 @@
 """Charts from the history API contract (columnar JSON), when the bridge serves it.
 
-The history API is built elsewhere; here a route with its documented shape is
-added to a real bridge, to pin what the page asks for and how it draws it.
+A route answering in the history API's shape (``celerystatus.History.to_dict``)
+stands in front of the real one on a real bridge, to pin what the page asks for
+and how it draws exact values.
 """
 
 from __future__ import annotations
@@ -36,15 +37,20 @@ def history_bridge() -> Iterator[tuple[str, list[dict[str, str]]]]:
             times = [now - (POINTS - i) * 60 for i in range(POINTS)]
             return {
                 "timestamps": times,
-                "series": [
-                    {"name": "workers", "values": [2.0] * POINTS},
-                    {"name": "active_tasks", "values": [float(i % 5) for i in range(POINTS)]},
+                "series": {
+                    "workers": [2.0] * POINTS,
+                    "active_tasks": [float(i % 5) for i in range(POINTS)],
                     # Not recorded at first: a gap, sent as null (NaN in the store).
-                    {"name": "queue:celery", "values": [None] * 5 + [3.0] * (POINTS - 5)},
-                    {"name": "total", "values": [10.0 * i for i in range(POINTS)]},
-                ],
+                    "queue:celery": [None] * 5 + [3.0] * (POINTS - 5),
+                    "total": [10.0 * i for i in range(POINTS)],
+                },
                 "step": 60,
+                "runs": [],
+                "runs_truncated": False,
             }
+
+        # Ahead of the bridge's own history route, which would answer 404 (history off).
+        app.router.routes.insert(0, app.router.routes.pop())
 
         yield f"http://127.0.0.1:{server.http_port}", asked
 

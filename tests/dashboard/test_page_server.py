@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import AsyncIterator
 from fnmatch import fnmatch
@@ -10,6 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import tomllib
 from fastapi import FastAPI
 
 from celerystatus_server.bridge import BridgeSecurity, create_app
@@ -92,10 +92,8 @@ async def test_docs_use_local_assets_only(http: httpx.AsyncClient) -> None:
 
 
 def test_every_static_file_ships_in_the_wheel() -> None:
-    # (tomllib is 3.11+; the one line needed is a JSON-compatible list.)
-    line = re.search(r"^celerystatus_server = (\[.*\])$", (REPO_ROOT / "pyproject.toml").read_text(), re.MULTILINE)
-    assert line, "no package-data for celerystatus_server"
-    patterns = json.loads(line.group(1))
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
+    patterns = project["tool"]["setuptools"]["package-data"]["celerystatus_server"]
     package_root = STATIC_DIR.parent.parent
     files = [p for p in STATIC_DIR.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
     assert files
