@@ -76,6 +76,15 @@ def _add_serve(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--disabled", dest="enabled", action="store_const", const=False, default=None,
                    help="report Celery as disabled without touching a broker (env CELERY_STATUS_ENABLED=false)")
     _add_http_security(p)
+    g = p.add_argument_group("alerts (see docs/alerts.md)")
+    g.add_argument("--alerts-file", metavar="PATH",
+                   help="YAML rules file: rule overrides, threshold rules, receivers (env CELERY_STATUS_ALERTS_FILE)")
+    g.add_argument("--data-dir", metavar="DIR",
+                   help="directory of the service's files (env CELERY_STATUS_DATA_DIR; "
+                        "default $XDG_DATA_HOME/celery-status)")
+    g.add_argument("--alerts-state-file", metavar="PATH",
+                   help="alert state across restarts (env CELERY_STATUS_ALERTS_STATE_FILE; "
+                        "default <data-dir>/alerts-state.json; 'none': memory only)")
     g = p.add_argument_group("gRPC client certificates and redaction")
     g.add_argument("--tls-client-ca", metavar="PEM",
                    help="require gRPC client certificates signed by this CA (env CELERY_STATUS_TLS_CLIENT_CA)")
@@ -107,6 +116,9 @@ def _serve(args: argparse.Namespace) -> int:
             client_cert_roles=args.client_cert_roles,
             allow_arg_patterns=args.allow_arg_patterns,
             allow_argsrepr=args.allow_argsrepr,
+            alerts_file=args.alerts_file,
+            data_dir=args.data_dir,
+            alerts_state_file=args.alerts_state_file,
             **_security_overrides(args),
         )
         server = StatusServer(settings)

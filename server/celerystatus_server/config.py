@@ -18,6 +18,13 @@ _FALSE = {"0", "false", "no", "off", ""}
 _TRUE = {"1", "true", "yes", "on"}
 
 
+def default_data_dir(environ: Mapping[str, str] | None = None) -> str:
+    """Per-user data directory: ``$XDG_DATA_HOME/celery-status``, else ``~/.local/share/celery-status``."""
+    env = os.environ if environ is None else environ
+    base = env.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return os.path.join(base, "celery-status")
+
+
 class SettingsError(ValueError):
     """A setting has a value the server cannot use."""
 
@@ -123,6 +130,15 @@ class Settings:
     #: Exact origins allowed to call the JSON API from a browser.
     cors_origins: tuple[str, ...] = field(default_factory=tuple)
 
+    # -- alerts (see docs/alerts.md) ------------------------------------------
+    #: YAML rules file: overrides of the built-in rules, threshold rules, receivers.
+    alerts_file: str | None = None
+    #: Directory of the service's own files (alert state, history database);
+    #: None: ``$XDG_DATA_HOME/celery-status`` (``~/.local/share/celery-status``).
+    data_dir: str | None = None
+    #: Alert state kept across restarts; None: ``<data_dir>/alerts-state.json``; ``none``: memory only.
+    alerts_state_file: str | None = None
+
     def __post_init__(self) -> None:
         if self.refresh_interval <= 0:
             raise SettingsError("refresh_interval must be > 0")
@@ -187,6 +203,9 @@ class Settings:
             "allow_argsrepr": "ALLOW_ARGSREPR",
             "metrics_public": "METRICS_PUBLIC",
             "cors_origins": "CORS_ORIGINS",
+            "alerts_file": "ALERTS_FILE",
+            "data_dir": "DATA_DIR",
+            "alerts_state_file": "ALERTS_STATE_FILE",
         }
         kinds = {f.name: f.type for f in fields(cls)}
         for attr, suffix in env_names.items():
@@ -199,6 +218,14 @@ class Settings:
             if name in values and isinstance(values[name], list):
                 values[name] = tuple(values[name])
         return cls(**values)
+
+    def resolved_data_dir(self) -> str:
+        return self.data_dir or default_data_dir()
+
+    def alerts_state_path(self) -> str | None:
+        if self.alerts_state_file and self.alerts_state_file.lower() == "none":
+            return None
+        return self.alerts_state_file or os.path.join(self.resolved_data_dir(), "alerts-state.json")
 
     def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes)
