@@ -99,6 +99,7 @@ def _add_serve(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from .alerts import RulesFileError
     from .security.exposure import check_exposure
     from .security.tokens import TokenError
     from .server import StatusServer
@@ -129,7 +130,7 @@ def _serve(args: argparse.Namespace) -> int:
             client_certs=server.policy.client_certs,
             allow_unauthenticated=settings.allow_unauthenticated,
         )
-    except (SettingsError, TokenError) as exc:
+    except (SettingsError, TokenError, RulesFileError) as exc:
         print(f"celery-status: {exc}", file=sys.stderr)
         return 2
 

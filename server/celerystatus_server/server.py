@@ -6,6 +6,8 @@ import asyncio
 import logging
 import secrets
 import signal
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,9 @@ from grpc_reflection.v1alpha import reflection
 from celerystatus.v1 import celery_status_pb2 as pb
 from celerystatus.v1 import celery_status_pb2_grpc as pb_grpc
 
+from .alerts import AlertEngine, AlertRunner, SnapshotRing, load_alert_config
+from .alerts.notify import Notifier
+from .alerts.state import StateFile
 from .collector import Collector
 from .config import Settings, SettingsError, parse_address
 from .security import logs
@@ -64,15 +69,40 @@ def server_credentials(settings: Settings) -> grpc.ServerCredentials | None:
     )
 
 
+def _alert_runner(settings: Settings, store: SnapshotStore, clock: Callable[[], float]) -> AlertRunner:
+    config = load_alert_config(settings.alerts_file)
+    trends = SnapshotRing(horizon=config.longest_window() + 60.0)
+    engine = AlertEngine(
+        config.active_rules(), trends, clock=clock, resolved_retention=config.options.resolved_retention
+    )
+    state_path = settings.alerts_state_path()
+    return AlertRunner(
+        store,
+        engine,
+        notifier=Notifier(config.receivers, clock=clock),
+        state=StateFile(state_path, settings.broker_url) if state_path else None,
+        interval=min(config.options.evaluation_interval, settings.refresh_interval),
+    )
+
+
 class StatusServer:
     """Owns the collector and the servers; ``await start()`` then ``await stop()``."""
 
-    def __init__(self, settings: Settings, *, app: Any = None, policy: SecurityPolicy | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        app: Any = None,
+        policy: SecurityPolicy | None = None,
+        alert_clock: Callable[[], float] = time.time,
+    ) -> None:
         self.settings = settings
         #: Raises TokenError for unreadable or malformed credential files.
         self.policy = policy or policy_from_settings(settings)
         self.store = SnapshotStore()
         self.collector = Collector(settings, self.store, app=app)
+        #: Raises RulesFileError for a bad rules file, before anything starts.
+        self.alerts = _alert_runner(settings, self.store, alert_clock)
         self.health = health.aio.HealthServicer()
         self._server: grpc.aio.Server | None = None
         self.servicer: CeleryStatusServicer | None = None
@@ -96,6 +126,7 @@ class StatusServer:
             self.collector,
             redactor=policy.redactor,
             anonymous_sees_args=policy.anonymous_sees_args,
+            alerts=self.alerts,
         )
         pb_grpc.add_CeleryStatusServiceServicer_to_server(self.servicer, server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
@@ -123,6 +154,7 @@ class StatusServer:
             bridge_target = f"127.0.0.1:{internal_port}"
         await server.start()
         self._server = server
+        await self.alerts.start()
         self.collector.start()
         # Health reflects this process only: a Celery outage is data, not a reason to
         # restart the status service.
@@ -158,6 +190,7 @@ class StatusServer:
         if self._server is not None:
             await self._server.stop(grace)
             self._server = None
+        await self.alerts.stop()
         await asyncio.to_thread(self.collector.stop)
 
     async def __aenter__(self) -> StatusServer:

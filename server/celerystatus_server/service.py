@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import grpc
 
+from celerystatus.v1 import alerts_pb2 as apb
 from celerystatus.v1 import celery_status_pb2 as pb
 from celerystatus.v1 import celery_status_pb2_grpc as pb_grpc
 
@@ -18,6 +19,7 @@ from .security.redaction import Redactor
 from .snapshot import Snapshot, SnapshotStore
 
 if TYPE_CHECKING:
+    from .alerts import AlertRunner
     from .collector import Collector
 
 DEFAULT_SEARCH_LIMIT = 1000
@@ -78,8 +80,10 @@ class CeleryStatusServicer(pb_grpc.CeleryStatusServiceServicer):
         *,
         redactor: Redactor | None = None,
         anonymous_sees_args: bool = False,
+        alerts: AlertRunner | None = None,
     ) -> None:
         self._store = store
+        self._alerts = alerts
         self._collector = collector
         self.redacted = RedactedVariant(redactor or Redactor())
         # Without the security interceptor in front (embedded use), callers are anonymous.
@@ -168,3 +172,25 @@ class CeleryStatusServicer(pb_grpc.CeleryStatusServiceServicer):
                     break
                 response.tasks.append(task)
         return response
+
+    async def ListAlerts(
+        self, request: apb.ListAlertsRequest, context: grpc.aio.ServicerContext
+    ) -> apb.ListAlertsResponse:
+        from .alerts.grpc import alert_states
+
+        states = await alert_states(request.states, context)
+        if self._alerts is None:
+            return apb.ListAlertsResponse()
+        return self._alerts.board.list_response(states)
+
+    async def WatchAlerts(
+        self, request: apb.WatchAlertsRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[apb.WatchAlertsResponse]:
+        from .alerts.grpc import alert_states, watch_alerts
+
+        states = await alert_states(request.states, context)
+        if self._alerts is None:
+            yield apb.WatchAlertsResponse()
+            return
+        async for message in watch_alerts(self._alerts, states):
+            yield message

@@ -35,6 +35,8 @@ METHOD_ROLES = {
     "GetStatus": VIEWER,
     "WatchStatus": VIEWER,
     "SearchTasks": VIEWER,
+    "ListAlerts": VIEWER,
+    "WatchAlerts": VIEWER,
 }
 RETRY_AFTER_KEY = "retry-after"
 
