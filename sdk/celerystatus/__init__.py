@@ -14,6 +14,7 @@
 from celerystatus._base import DEFAULT_TARGET, DEFAULT_TIMEOUT, RetryPolicy, TLSConfig
 from celerystatus._client import CeleryStatusClient
 from celerystatus.aio import AsyncCeleryStatusClient
+from celerystatus.alerts import Alert, AlertList, AlertState, AlertUpdate, ReceiverStats
 from celerystatus.analysis import (
     Finding,
     FindingKind,
@@ -53,6 +54,10 @@ __version__ = "0.1.0"
 __all__ = [
     "DEFAULT_TARGET",
     "DEFAULT_TIMEOUT",
+    "Alert",
+    "AlertList",
+    "AlertState",
+    "AlertUpdate",
     "AsyncCeleryStatusClient",
     "CeleryStatus",
     "CeleryStatusClient",
@@ -70,6 +75,7 @@ __all__ = [
     "QueueDepth",
     "QueueDetails",
     "RateLimited",
+    "ReceiverStats",
     "RetryPolicy",
     "ScalingAction",
     "ScalingAdvice",

@@ -16,10 +16,13 @@ from celerystatus._base import (
     Seconds,
     StreamResumer,
     build_get_status_request,
+    build_list_alerts_request,
     build_search_request,
+    build_watch_alerts_request,
     build_watch_request,
     make_filter,
 )
+from celerystatus.alerts import AlertList, AlertState, AlertUpdate
 from celerystatus.exceptions import CeleryStatusError, Unavailable, from_rpc_error
 from celerystatus.models import (
     CeleryStatus,
@@ -28,6 +31,7 @@ from celerystatus.models import (
     TaskSearchResult,
     TaskState,
 )
+from celerystatus.v1 import alerts_pb2 as apb
 from celerystatus.v1 import celery_status_pb2 as pb
 from celerystatus.v1.celery_status_pb2_grpc import CeleryStatusServiceStub
 
@@ -190,3 +194,35 @@ class CeleryStatusClient(BaseClient):
         """Scale up/down/hold; see :func:`celerystatus.analysis.scaling_advice`."""
         status = self.get_status(view=StatusView.SUMMARY, timeout=timeout)
         return analysis.scaling_advice(status, min_workers, max_workers, **tuning)
+
+    def list_alerts(
+        self, states: Sequence[AlertState | str] = (), *, timeout: Seconds | None = None
+    ) -> AlertList:
+        """Firing and pending alerts, then recently resolved ones (``states`` narrows it)."""
+        request = build_list_alerts_request(states)
+        response: apb.ListAlertsResponse = self._unary(self._stub.ListAlerts, request, timeout)
+        return AlertList.from_proto(response)
+
+    def watch_alerts(
+        self, states: Sequence[AlertState | str] = ()
+    ) -> Generator[AlertUpdate, None, None]:
+        """The current alerts at once, then the whole set again after every change.
+
+        ``AlertUpdate.changed`` holds the alerts whose state changed.  After a
+        reconnection the first message is the current set again.
+        """
+        request = build_watch_alerts_request(states)
+        resumer = StreamResumer(self.retry_policy)
+        while True:
+            call = self._stub.WatchAlerts(request, **self._stream_kwargs())
+            try:
+                for response in call:
+                    resumer.received(None)
+                    yield AlertUpdate.from_proto(response)
+                error: CeleryStatusError = Unavailable("the server ended the stream")
+            except grpc.RpcError as exc:
+                error = from_rpc_error(exc)
+                error.__cause__ = exc
+            finally:
+                call.cancel()
+            time.sleep(resumer.failed(error))

@@ -16,10 +16,13 @@ from celerystatus._base import (
     Seconds,
     StreamResumer,
     build_get_status_request,
+    build_list_alerts_request,
     build_search_request,
+    build_watch_alerts_request,
     build_watch_request,
     make_filter,
 )
+from celerystatus.alerts import AlertList, AlertState, AlertUpdate
 from celerystatus.exceptions import CeleryStatusError, Unavailable, from_rpc_error
 from celerystatus.models import (
     CeleryStatus,
@@ -28,6 +31,7 @@ from celerystatus.models import (
     TaskSearchResult,
     TaskState,
 )
+from celerystatus.v1 import alerts_pb2 as apb
 from celerystatus.v1 import celery_status_pb2 as pb
 from celerystatus.v1.celery_status_pb2_grpc import CeleryStatusServiceStub
 
@@ -177,3 +181,31 @@ class AsyncCeleryStatusClient(BaseClient):
         """See :func:`celerystatus.analysis.scaling_advice`."""
         status = await self.get_status(view=StatusView.SUMMARY, timeout=timeout)
         return analysis.scaling_advice(status, min_workers, max_workers, **tuning)
+
+    async def list_alerts(
+        self, states: Sequence[AlertState | str] = (), *, timeout: Seconds | None = None
+    ) -> AlertList:
+        """See :meth:`celerystatus.CeleryStatusClient.list_alerts`."""
+        request = build_list_alerts_request(states)
+        response: apb.ListAlertsResponse = await self._unary(self._stub.ListAlerts, request, timeout)
+        return AlertList.from_proto(response)
+
+    async def watch_alerts(
+        self, states: Sequence[AlertState | str] = ()
+    ) -> AsyncGenerator[AlertUpdate, None]:
+        """See :meth:`celerystatus.CeleryStatusClient.watch_alerts`."""
+        request = build_watch_alerts_request(states)
+        resumer = StreamResumer(self.retry_policy)
+        while True:
+            call = self._stub.WatchAlerts(request, **self._stream_kwargs())
+            try:
+                async for response in call:
+                    resumer.received(None)
+                    yield AlertUpdate.from_proto(response)
+                error: CeleryStatusError = Unavailable("the server ended the stream")
+            except grpc.RpcError as exc:
+                error = from_rpc_error(exc)
+                error.__cause__ = exc
+            finally:
+                call.cancel()
+            await asyncio.sleep(resumer.failed(error))

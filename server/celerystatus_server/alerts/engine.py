@@ -19,7 +19,7 @@ from .model import Alert, AlertState, Condition, fingerprint
 from .rules import Context, RuleBase
 from .trends import RecordingTrendSource, TrendSource
 
-__all__ = ["AlertEngine", "Evaluation", "STATE_VERSION"]
+__all__ = ["STATE_VERSION", "AlertEngine", "Evaluation"]
 
 log = logging.getLogger(__name__)
 

@@ -96,7 +96,7 @@ def urllib_post(url: str, body: bytes, timeout: float) -> int:
         headers={"Content-Type": "application/json", "User-Agent": "celery-status-alerts/1"},
     )
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (http/https checked)
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return int(response.status)
     except urllib.error.HTTPError as exc:
         return int(exc.code)

@@ -274,11 +274,11 @@ class ExhaustionPredicted(RuleBase):
 
 class TaskRunningLong(RuleBase):
     meaning: ClassVar[str] = (
-        "A running task is older than `factor` × the p95 runtime of its name over the last `baseline` "
-        "(with at least `min_samples` runs) and older than `floor`, or older than its per-name entry in `limits`."
+        "A running task is older than `factor` x the p95 runtime of its name over the last `baseline` "
+        "(with at least `min_samples` runs) and older than `min_runtime`, or older than its per-name entry in `limits`."
     )
     factor: float = Field(default=3.0, gt=0)
-    floor: Duration = 60.0
+    min_runtime: Duration = 60.0
     min_samples: int = Field(default=5, ge=1)
     baseline: Duration = 86400.0
     limits: dict[str, Duration] = Field(default_factory=dict)
@@ -301,8 +301,8 @@ class TaskRunningLong(RuleBase):
                     stats = stats_cache[task.name]
                     if stats is None or stats.count < self.min_samples:
                         continue
-                    limit = max(self.floor, self.factor * stats.p95)
-                    reason = f"{self.factor:g} × its usual p95 of {stats.p95:.1f}s over {stats.count} runs"
+                    limit = max(self.min_runtime, self.factor * stats.p95)
+                    reason = f"{self.factor:g} x its usual p95 of {stats.p95:.1f}s over {stats.count} runs"
                 if age <= limit:
                     continue
                 yield self.condition(
@@ -353,7 +353,7 @@ class WorkerStalled(RuleBase):
 
 class TaskSlowerThanUsual(RuleBase):
     meaning: ClassVar[str] = (
-        "A task name's p95 runtime over the last `window` is at least `factor` × its p95 over `baseline` "
+        "A task name's p95 runtime over the last `window` is at least `factor` x its p95 over `baseline` "
         "(both with at least `min_samples` runs)."
     )
     factor: float = Field(default=2.0, gt=0)
@@ -372,7 +372,7 @@ class TaskSlowerThanUsual(RuleBase):
             yield self.condition(
                 ctx, recent.p95 / usual.p95, f"Task {name} slower than usual",
                 f"p95 runtime of {name} is {recent.p95:.1f}s over the last {format_duration(self.window)} "
-                f"({recent.count} runs), {recent.p95 / usual.p95:.1f} × its {format_duration(self.baseline)} "
+                f"({recent.count} runs), {recent.p95 / usual.p95:.1f} x its {format_duration(self.baseline)} "
                 f"baseline of {usual.p95:.1f}s.",
                 task=name,
             )

@@ -22,11 +22,14 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.websockets import WebSocketState
 
 from celerystatus._values import timestamp_to_epoch
+from celerystatus.alerts import AlertList, AlertState
 from celerystatus.models import CeleryStatus, Task, TaskFilter
+from celerystatus.v1 import alerts_pb2 as apb
 from celerystatus.v1 import celery_status_pb2 as pb
 
 from ..security.principal import Principal
 from . import query
+from .alerts import AlertHub
 from .backend import (
     UNAVAILABLE_ERROR,
     Backend,
@@ -42,6 +45,8 @@ from .schema import CeleryStatusModel, ErrorModel, ProbeModel, TaskSearchModel
 from .security import BridgeSecurity, Refused, RequestLimits, admit, rate_limited
 
 STATUS_PATH = "/api/celery-status"
+ALERTS_PATH = "/api/alerts"
+_TRUE = frozenset({"1", "true", "yes", "on"})
 _NO_STORE = {"Cache-Control": "no-store"}
 
 _ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -67,9 +72,15 @@ class _State:
     """What the lifespan creates; reached from handlers through ``app.state.bridge``."""
 
     def __init__(
-        self, backend: Backend, hubs: dict[bool, StatusHub], metrics: BridgeMetrics, security: BridgeSecurity
+        self,
+        backend: Backend,
+        hubs: dict[bool, StatusHub],
+        metrics: BridgeMetrics,
+        security: BridgeSecurity,
+        alert_hub: AlertHub,
     ) -> None:
         self.backend = backend
+        self.alert_hub = alert_hub
         #: Keyed by "redacted": the viewer's variant and the admin's full one.
         self.hubs = hubs
         self.metrics = metrics
@@ -90,6 +101,7 @@ class _State:
         """Stop the streams and let every WebSocket handler send its close frame."""
         for hub in self.hubs.values():
             await hub.stop()
+        await self.alert_hub.stop()
         if self.sockets:
             await asyncio.wait(set(self.sockets), timeout=timeout)
 
@@ -129,15 +141,18 @@ def create_app(
             )
             for redacted in (True, False)
         }
+        alert_hub = AlertHub(backend.status, metadata=backend.metadata, backoff_max=backoff_max)
         # Metrics need no arguments: they follow the redacted stream, always open.
-        state = _State(backend, hubs, BridgeMetrics(hubs[True]), security)
+        state = _State(backend, hubs, BridgeMetrics(hubs[True], alert_hub), security, alert_hub)
         app.state.bridge = state
         hubs[True].start()
+        alert_hub.start()
         try:
             yield
         finally:
             for hub in hubs.values():
                 await hub.stop()
+            await alert_hub.stop()
             await backend.close()
 
     app = FastAPI(
@@ -266,6 +281,31 @@ def create_app(
             return _rpc_error_response(error)
         return JSONResponse(search_result_to_dict(reply), headers=_NO_STORE)
 
+    @app.get(
+        ALERTS_PATH,
+        response_model=None,
+        responses={**_ERROR_RESPONSES, 502: {"model": ErrorModel}, 503: {"model": ErrorModel}},
+        summary="Firing and pending alerts, then recently resolved ones (state=... narrows it).",
+    )
+    async def list_alerts(
+        principal: Annotated[Principal, Depends(caller)],
+        request: Request,
+        state: Annotated[_State, Depends(bridge)],
+        states: Annotated[
+            list[AlertState] | None, Query(alias="state", description="pending, firing or resolved; repeatable.")
+        ] = None,
+    ) -> Response:
+        query.reject_unknown(request, frozenset({"state"}))
+        request_pb = apb.ListAlertsRequest(states=[s.to_proto() for s in states or ()])
+        try:
+            reply = await state.backend.list_alerts(request_pb)
+        except grpc.aio.AioRpcError as error:
+            if is_unreachable(error):
+                body: dict[str, Any] = {"alerts": [], "evaluated_at": None, "receivers": [], "error": UNAVAILABLE_ERROR}
+                return JSONResponse(body, status_code=503, headers=_NO_STORE)
+            return JSONResponse({"error": f"status service error: {describe(error)}", "detail": None}, 502)
+        return JSONResponse(AlertList.from_proto(reply).to_dict(), headers=_NO_STORE)
+
     @app.websocket("/ws/celery-status")
     async def celery_status_ws(websocket: WebSocket) -> None:
         state: _State = websocket.app.state.bridge
@@ -285,8 +325,11 @@ def create_app(
         handler = asyncio.current_task()
         assert handler is not None
         state.sockets.add(handler)
+        # Status frames stay exactly as before; alert frames ({"type": "alerts", ...})
+        # only for clients that ask, so existing readers never see a new shape.
+        with_alerts = websocket.query_params.get("alerts", "").lower() in _TRUE
         try:
-            await _serve_socket(websocket, state.hub_for(principal))
+            await _serve_socket(websocket, state.hub_for(principal), state.alert_hub if with_alerts else None)
         finally:
             state.sockets.discard(handler)
             if limited:
@@ -330,28 +373,41 @@ def create_app(
     return app
 
 
-async def _serve_socket(websocket: WebSocket, hub: StatusHub) -> None:
+async def _serve_socket(websocket: WebSocket, hub: StatusHub, alert_hub: AlertHub | None = None) -> None:
     await websocket.accept()
-    with hub.subscribe() as subscription:
+    with contextlib.ExitStack() as stack:
+        subscriptions = [stack.enter_context(hub.subscribe())]
+        if alert_hub is not None:
+            subscriptions.append(stack.enter_context(alert_hub.subscribe()))
         # Reading is the only way to notice the client going away while we
         # wait for the next snapshot.
         closed_by_client = asyncio.create_task(_drain(websocket))
+        waiting: dict[asyncio.Task[Any], Any] = {}
         try:
             while True:
-                next_snapshot = asyncio.create_task(subscription.next())
-                done, _ = await asyncio.wait({next_snapshot, closed_by_client}, return_when=asyncio.FIRST_COMPLETED)
+                for subscription in subscriptions:
+                    if subscription not in waiting.values():
+                        waiting[asyncio.create_task(subscription.next())] = subscription
+                done, _ = await asyncio.wait({*waiting, closed_by_client}, return_when=asyncio.FIRST_COMPLETED)
                 if closed_by_client in done:
-                    next_snapshot.cancel()
                     return
-                snapshot = next_snapshot.result()
-                if snapshot is None:  # hub stopped: the server is shutting down
+                stopped = False
+                for task in [t for t in waiting if t in done]:
+                    del waiting[task]
+                    frame = task.result()
+                    if frame is None:  # hub stopped: the server is shutting down
+                        stopped = True
+                    else:
+                        await websocket.send_text(frame.text)
+                if stopped:
                     break
-                await websocket.send_text(snapshot.text)
         except (WebSocketDisconnect, RuntimeError):
             # The client vanished mid-send; nothing is left to close.
             return
         finally:
             closed_by_client.cancel()
+            for task in waiting:
+                task.cancel()
     if websocket.application_state == WebSocketState.CONNECTED:
         with contextlib.suppress(RuntimeError, WebSocketDisconnect):
             await websocket.close(code=1001, reason="server shutting down")

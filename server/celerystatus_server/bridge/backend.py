@@ -14,6 +14,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from celerystatus.models import CeleryStatus
+from celerystatus.v1 import alerts_pb2 as apb
 from celerystatus.v1 import celery_status_pb2 as pb
 from celerystatus.v1 import celery_status_pb2_grpc as pb_grpc
 
@@ -116,6 +117,12 @@ class Backend:
 
     async def search_tasks(self, request: pb.SearchTasksRequest) -> pb.SearchTasksResponse:
         reply: pb.SearchTasksResponse = await self.status.SearchTasks(
+            request, timeout=self.timeouts.request, metadata=self.metadata or None
+        )
+        return reply
+
+    async def list_alerts(self, request: apb.ListAlertsRequest) -> apb.ListAlertsResponse:
+        reply: apb.ListAlertsResponse = await self.status.ListAlerts(
             request, timeout=self.timeouts.request, metadata=self.metadata or None
         )
         return reply
