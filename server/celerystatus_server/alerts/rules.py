@@ -313,21 +313,37 @@ class TaskRunningLong(RuleBase):
 
 
 class PoolProcessesCrashed(RuleBase):
-    meaning: ClassVar[str] = "A prefork worker has fewer live pool processes than its max-concurrency."
+    meaning: ClassVar[str] = (
+        "A prefork worker has fewer live pool processes than its max-concurrency, or lost pool processes "
+        "within `window` although it recycles none (max-tasks-per-child unlimited): they crashed and were replaced."
+    )
     for_: Duration = Field(default=60.0, alias="for")
+    window: Duration = 600.0
 
     def conditions(self, ctx: Context) -> Iterator[Condition]:
         for name, stats in _workers(ctx.status):
             pool = stats.pool
             if pool.implementation and "prefork" not in pool.implementation:
                 continue
-            if not pool.processes or len(pool.processes) >= pool.max_concurrency:
+            if not pool.processes:
                 continue  # thread/solo pools report no processes
-            yield self.condition(
-                ctx, len(pool.processes), f"Pool processes missing on {name}",
-                f"{name} has {len(pool.processes)} live pool processes of {pool.max_concurrency}.",
-                worker=name,
-            )
+            if len(pool.processes) < pool.max_concurrency:
+                yield self.condition(
+                    ctx, len(pool.processes), f"Pool processes missing on {name}",
+                    f"{name} has {len(pool.processes)} live pool processes of {pool.max_concurrency}.",
+                    worker=name,
+                )
+                continue
+            if pool.HasField("max_tasks_per_child"):
+                continue  # processes are recycled on purpose; a vanished pid proves nothing
+            lost = ctx.trends.pool_losses(name, self.window)
+            if lost > 0:
+                yield self.condition(
+                    ctx, lost, f"Pool processes crashed on {name}",
+                    f"{lost} pool process{'es' if lost != 1 else ''} of {name} died in the last "
+                    f"{format_duration(self.window)} and {'were' if lost != 1 else 'was'} replaced.",
+                    worker=name,
+                )
 
 
 class WorkerStalled(RuleBase):
@@ -353,8 +369,8 @@ class WorkerStalled(RuleBase):
 
 class TaskSlowerThanUsual(RuleBase):
     meaning: ClassVar[str] = (
-        "A task name's p95 runtime over the last `window` is at least `factor` x its p95 over `baseline` "
-        "(both with at least `min_samples` runs)."
+        "A task name's p95 runtime over the last `window` is at least `factor` x its p95 over the `baseline` "
+        "before that (both with at least `min_samples` runs)."
     )
     factor: float = Field(default=2.0, gt=0)
     window: Duration = 900.0
@@ -364,7 +380,7 @@ class TaskSlowerThanUsual(RuleBase):
     def conditions(self, ctx: Context) -> Iterator[Condition]:
         for name in ctx.trends.task_names(self.window):
             recent = ctx.trends.task_runtime(name, self.window)
-            usual = ctx.trends.task_runtime(name, self.baseline)
+            usual = ctx.trends.task_runtime(name, self.baseline, until_ago=self.window)
             if recent is None or usual is None or min(recent.count, usual.count) < self.min_samples:
                 continue
             if usual.p95 <= 0 or recent.p95 < self.factor * usual.p95:

@@ -51,8 +51,11 @@ class TrendSource(Protocol):
         """None when no worker has pool slots."""
         ...
 
-    def task_runtime(self, task_name: str, window: float) -> RuntimeStats | None:
-        """Runtimes of the runs of ``task_name`` that ended within the window; None without runs."""
+    def task_runtime(self, task_name: str, window: float, *, until_ago: float = 0.0) -> RuntimeStats | None:
+        """Runtimes of the runs of ``task_name`` that ended within the window; None without runs.
+
+        ``until_ago`` moves the window's end into the past (a baseline that leaves out the recent runs).
+        """
         ...
 
     def task_names(self, window: float) -> Iterable[str]:
@@ -65,6 +68,10 @@ class TrendSource(Protocol):
         None unless the worker was seen for the whole window without a restart,
         so a newcomer is never called stalled.
         """
+        ...
+
+    def pool_losses(self, worker: str, window: float) -> int:
+        """Pool processes that vanished from the worker's pool within the window (crashed or recycled)."""
         ...
 
 
@@ -103,6 +110,8 @@ class _Sample:
     slots: int
     #: worker -> (task counter, pid): a new pid is a restart, where the counter starts again.
     workers: dict[str, tuple[int, int]]
+    #: worker -> pids of its pool processes.
+    pools: dict[str, frozenset[int]]
 
 
 @dataclass(slots=True)
@@ -150,11 +159,13 @@ class SnapshotRing:
         queues = {q.name: int(q.messages) for q in status.queues}
         busy = slots = 0
         workers: dict[str, tuple[int, int]] = {}
+        pools: dict[str, frozenset[int]] = {}
         for name, stats in status.worker_stats.items():
             busy += stats.active_tasks
             slots += stats.pool.max_concurrency
             workers[name] = (int(stats.total), int(stats.pid))
-        self._samples.append(_Sample(now, queues, busy, slots, workers))
+            pools[name] = frozenset(stats.pool.processes)
+        self._samples.append(_Sample(now, queues, busy, slots, workers, pools))
         while self._samples and self._samples[0].at < now - self.horizon:
             self._samples.popleft()
         self._follow_tasks(status, now)
@@ -204,9 +215,9 @@ class SnapshotRing:
             to_full = (1.0 - now) / slope
         return Saturation(now, to_full)
 
-    def task_runtime(self, task_name: str, window: float) -> RuntimeStats | None:
-        start = self._now - window
-        runtimes = [r.runtime for r in self._runs if r.ended_at >= start and r.name == task_name]
+    def task_runtime(self, task_name: str, window: float, *, until_ago: float = 0.0) -> RuntimeStats | None:
+        start, end = self._now - window, self._now - until_ago
+        runtimes = [r.runtime for r in self._runs if start <= r.ended_at <= end and r.name == task_name]
         if not runtimes:
             return None
         return RuntimeStats(len(runtimes), percentile(runtimes, 95), max(runtimes))
@@ -230,6 +241,19 @@ class SnapshotRing:
         if base is None or latest is None:
             return None
         return float(latest[0] - base[0])
+
+    def pool_losses(self, worker: str, window: float) -> int:
+        start = self._now - window
+        lost = 0
+        previous: _Sample | None = None
+        for sample in self._samples:
+            if sample.at >= start and previous is not None:
+                before, after = previous.workers.get(worker), sample.workers.get(worker)
+                # Same main process on both sides: a restarted worker has a new pool anyway.
+                if before is not None and after is not None and before[1] == after[1]:
+                    lost += len(previous.pools.get(worker, frozenset()) - sample.pools.get(worker, frozenset()))
+            previous = sample
+        return lost
 
     @property
     def sample_count(self) -> int:
