@@ -105,4 +105,6 @@ class WebhookReceiver:
 
     def messages(self, alertname: str) -> list[str]:
         """``status`` of each generic-webhook message about ``alertname``, in arrival order."""
-        return [b["status"] for _, b in self.bodies if isinstance(b, dict) and b.get("alert", {}).get("name") == alertname]
+        return [
+            b["status"] for _, b in self.bodies if isinstance(b, dict) and b.get("alert", {}).get("name") == alertname
+        ]

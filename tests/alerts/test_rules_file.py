@@ -69,7 +69,8 @@ def test_good_file_overrides_defaults(tmp_path: Path, capsys: pytest.CaptureFixt
          "rules.BrokerDisconnected.for: must not be negative"),
         ("rules:\n  QueueGrowing:\n    window: [5m\n", 4, "invalid YAML"),
         ("rules:\n  QueueGrowing:\n    floor: many\n", 3, "rules.QueueGrowing.floor: Input should be a valid integer"),
-        ("thresholds:\n  - name: X\n    field: nope.deeper\n    value: 1\n", 3, "thresholds.0.field: unknown status field"),
+        ("thresholds:\n  - name: X\n    field: nope.deeper\n    value: 1\n", 3,
+         "thresholds.0.field: unknown status field"),
         ("receivers:\n  - name: r\n    type: pager\n    url: https://x.example\n", 3, "receivers.0.type"),
     ],
 )
@@ -77,7 +78,7 @@ def test_bad_files_name_line_and_field_and_exit_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, line: int, expected: str
 ) -> None:
     path = write(tmp_path, text)
-    code, out, err = run_cli(capsys, "alerts", "check", path)
+    code, _, err = run_cli(capsys, "alerts", "check", path)
     assert code == 2
     assert f"{path}:{line}: " in err and expected in err, err
     assert "Traceback" not in err
