@@ -117,8 +117,8 @@ class AlertRunner:
         while True:
             await self.store.wait_newer(seen, self.interval)
             snap = self.store.latest()
-            if snap.version == 0:
-                continue  # nothing collected yet
+            if snap.version == 0 or (snap.status.enabled and snap.status.inspection.round == 0):
+                continue  # no inspection round yet: nothing is known, not even the broker's state
             fresh = snap.version != seen
             seen = snap.version
             try:
