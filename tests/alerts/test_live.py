@@ -161,9 +161,9 @@ def test_task_far_beyond_its_usual_runtime_is_running_long(
         for index in range(3):
             hold = Hold(redis_url)
             result = worker_factory.send("tests.hold", hold.token)
-            wait_for(lambda: result.id in active_ids(), timeout=30)
+            wait_for(lambda task_id=result.id: task_id in active_ids(), timeout=30)
             hold.release()
-            wait_for(lambda: trends.run_count == index + 1, timeout=30)
+            wait_for(lambda runs=index + 1: trends.run_count == runs, timeout=30)
             hold.close()
         assert states(client, "TaskRunningLong") == []
         hold = Hold(redis_url)
