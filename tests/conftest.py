@@ -12,6 +12,7 @@ Environment:
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -37,6 +38,9 @@ from tests.support.workers import WorkerFactory
 
 # Celery lets this variable override every app's broker, the tests' own included.
 os.environ.pop("CELERY_BROKER_URL", None)
+# Servers started by tests keep their files (alert state) in a throwaway data directory,
+# never in the user's own ~/.local/share/celery-status.
+os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="celery-status-test-data-")
 
 DEFAULT_RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672//"
 POSTGRES_CANDIDATES = [
