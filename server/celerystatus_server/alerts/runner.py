@@ -117,10 +117,10 @@ class AlertRunner:
         while True:
             await self.store.wait_newer(seen, self.interval)
             snap = self.store.latest()
-            if snap.version == 0 or (snap.status.enabled and snap.status.inspection.round == 0):
-                continue  # no inspection round yet: nothing is known, not even the broker's state
             fresh = snap.version != seen
             seen = snap.version
+            if snap.version == 0 or (snap.status.enabled and snap.status.inspection.round == 0):
+                continue  # no inspection round yet: nothing is known, not even the broker's state
             try:
                 evaluation, alerts = await asyncio.to_thread(self._evaluate, snap.status, fresh)
             except Exception:
