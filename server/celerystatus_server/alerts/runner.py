@@ -137,12 +137,6 @@ class AlertRunner:
         self.notifier.handle(evaluation, alerts)
         return evaluation, alerts
 
-    async def evaluate_now(self) -> None:
-        """One evaluation of the latest snapshot, outside the timer (tests, after advancing a clock)."""
-        snap = self.store.latest()
-        evaluation, alerts = await asyncio.to_thread(self._evaluate, snap.status, False)
-        await self._publish(alerts, evaluation.changed, force=evaluation.any)
-
     async def _publish(self, alerts: list[Alert], changed: list[Alert], *, force: bool) -> None:
         receivers = tuple(self.notifier.stats())
         board = self._board
