@@ -100,3 +100,26 @@ async def test_metrics_count_alerts_and_receiver_failures(server: StatusServer) 
     key = (("alertname", "WorkersBelowMinimum"), ("severity", "critical"), ("state", "firing"))
     assert samples[("celery_status_alerts", key)] == 1.0
     assert samples[("celery_status_alert_notifications_total", (("kind", "webhook"), ("receiver", "nowhere")))] == 0
+
+
+def test_grpc_watch_alerts_and_bad_states(server: StatusServer) -> None:
+    import grpc
+
+    from celerystatus import AlertState, CeleryStatusClient
+    from celerystatus.v1 import alerts_pb2 as apb
+    from celerystatus.v1 import celery_status_pb2_grpc as pb_grpc
+    from tests.support.waiting import wait_for
+
+    wait_for(lambda: any(a.state is AlertState.FIRING for a in server.alerts.board.alerts), timeout=30)
+    with CeleryStatusClient(server.grpc_target) as client:
+        stream = client.watch_alerts(states=["firing"])
+        first = next(stream)
+        stream.close()
+    assert [a.name for a in first.alerts] == ["WorkersBelowMinimum"]
+    assert first.changed == first.alerts  # the first message: every alert counts as changed
+    with grpc.insecure_channel(server.grpc_target) as channel:
+        stub = pb_grpc.CeleryStatusServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as raised:
+            stub.ListAlerts(apb.ListAlertsRequest(states=[42]), timeout=5)
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "unknown alert state 42" in (raised.value.details() or "")
