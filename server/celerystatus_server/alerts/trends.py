@@ -9,10 +9,13 @@ same protocol and replace it without touching a rule.
 
 from __future__ import annotations
 
+import bisect
+import heapq
+import itertools
 import math
 from collections import deque
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from celerystatus._values import timestamp_to_epoch
@@ -84,9 +87,10 @@ class RecordingTrendSource(TrendSource, Protocol):
 
 def percentile(values: Sequence[float], q: float) -> float:
     """Nearest-rank percentile (q in 0..100) of a non-empty sequence."""
-    ordered = sorted(values)
-    rank = max(1, math.ceil(q / 100 * len(ordered)))
-    return ordered[min(rank, len(ordered)) - 1]
+    count = len(values)
+    rank = min(max(1, math.ceil(q / 100 * count)), count)
+    # High percentiles need only the top of the distribution, not a full sort.
+    return heapq.nlargest(count - rank + 1, values)[-1]
 
 
 def _slope(points: Sequence[tuple[float, float]]) -> float | None:
@@ -108,10 +112,20 @@ class _Sample:
     queues: dict[str, int]
     busy: int
     slots: int
-    #: worker -> (task counter, pid): a new pid is a restart, where the counter starts again.
-    workers: dict[str, tuple[int, int]]
-    #: worker -> pids of its pool processes.
-    pools: dict[str, frozenset[int]]
+
+
+@dataclass(slots=True)
+class _WorkerSeries:
+    """One worker's history since it was last (re)started or last missing from a snapshot."""
+
+    pid: int
+    #: Seen in every sample since then, with this main process.
+    since: float
+    pool: frozenset[int]
+    #: (at, task counter)
+    totals: deque[tuple[float, int]] = field(default_factory=deque)
+    #: (at, pool processes gone since the previous sample)
+    losses: deque[tuple[float, int]] = field(default_factory=deque)
 
 
 @dataclass(slots=True)
@@ -122,15 +136,12 @@ class _Running:
     last_seen: float
 
 
-@dataclass(frozen=True, slots=True)
-class _Run:
-    ended_at: float
-    name: str
-    runtime: float
-
-
 class SnapshotRing:
-    """Bounded in-memory history: the last ``horizon`` seconds of samples, 24 h of task runs."""
+    """Bounded in-memory history: the last ``horizon`` seconds of samples, 24 h of task runs.
+
+    Kept per worker and per task name, so a query reads only the series it is about
+    and an evaluation stays cheap for large clusters (``bench/bench_alerts.py``).
+    """
 
     def __init__(
         self,
@@ -138,13 +149,18 @@ class SnapshotRing:
         horizon: float = 3600.0,
         max_samples: int = 4000,
         run_horizon: float = 86400.0,
-        max_runs: int = 50_000,
+        max_runs_per_task: int = 10_000,
     ) -> None:
         self.horizon = horizon
         self.run_horizon = run_horizon
+        self._max_samples = max_samples
+        self._max_runs = max_runs_per_task
         self._samples: deque[_Sample] = deque(maxlen=max_samples)
-        self._runs: deque[_Run] = deque(maxlen=max_runs)
+        self._workers: dict[str, _WorkerSeries] = {}
+        #: task name -> (ended at, runtime), oldest first
+        self._runs: dict[str, deque[tuple[float, float]]] = {}
         self._running: dict[str, _Running] = {}
+        self._runtime_cache: dict[tuple[str, float, float], RuntimeStats | None] = {}
         self._now = 0.0
 
     # -- feeding ---------------------------------------------------------------
@@ -156,19 +172,41 @@ class SnapshotRing:
             # would invent flat queues and finished tasks.
             return
         self._now = now
+        self._runtime_cache.clear()
+        oldest = now - self.horizon
         queues = {q.name: int(q.messages) for q in status.queues}
         busy = slots = 0
-        workers: dict[str, tuple[int, int]] = {}
-        pools: dict[str, frozenset[int]] = {}
         for name, stats in status.worker_stats.items():
             busy += stats.active_tasks
             slots += stats.pool.max_concurrency
-            workers[name] = (int(stats.total), int(stats.pid))
-            pools[name] = frozenset(stats.pool.processes)
-        self._samples.append(_Sample(now, queues, busy, slots, workers, pools))
-        while self._samples and self._samples[0].at < now - self.horizon:
+            self._observe_worker(name, stats, now, oldest)
+        for gone in [name for name in self._workers if name not in status.worker_stats]:
+            del self._workers[gone]  # continuity is broken; it starts afresh when back
+        self._samples.append(_Sample(now, queues, busy, slots))
+        while self._samples and self._samples[0].at < oldest:
             self._samples.popleft()
         self._follow_tasks(status, now)
+
+    def _observe_worker(self, name: str, stats: pb.WorkerStats, now: float, oldest: float) -> None:
+        pool = frozenset(stats.pool.processes)
+        series = self._workers.get(name)
+        if series is None or series.pid != stats.pid:
+            # New, returning or restarted: a restarted worker has a new pool and counter.
+            series = _WorkerSeries(int(stats.pid), now, pool)
+            self._workers[name] = series
+        else:
+            lost = len(series.pool - pool)
+            if lost:
+                series.losses.append((now, lost))
+            series.pool = pool
+        series.totals.append((now, int(stats.total)))
+        # Keep one entry before the horizon: the base of a window that starts there.
+        while len(series.totals) > self._max_samples or (
+            len(series.totals) > 1 and series.totals[1][0] <= oldest
+        ):
+            series.totals.popleft()
+        while series.losses and series.losses[0][0] < oldest:
+            series.losses.popleft()
 
     def _follow_tasks(self, status: pb.CeleryStatus, now: float) -> None:
         observed = timestamp_to_epoch(status.observed_at) if status.HasField("observed_at") else now
@@ -188,16 +226,21 @@ class SnapshotRing:
             running = self._running.pop(task_id)
             # A task whose worker vanished did not finish; its runtime is unknown.
             if running.worker in live_workers:
-                runtime = max(0.0, running.last_seen - running.started)
-                self._runs.append(_Run(now, running.name, runtime))
-        while self._runs and self._runs[0].ended_at < now - self.run_horizon:
-            self._runs.popleft()
+                runs = self._runs.setdefault(running.name, deque(maxlen=self._max_runs))
+                runs.append((now, max(0.0, running.last_seen - running.started)))
+        for name in list(self._runs):
+            runs = self._runs[name]
+            while runs and runs[0][0] < now - self.run_horizon:
+                runs.popleft()
+            if not runs:
+                del self._runs[name]
 
     # -- TrendSource -------------------------------------------------------------
 
     def _window(self, window: float) -> list[_Sample]:
         start = self._now - window
-        return [s for s in self._samples if s.at >= start]
+        index = bisect.bisect_left(self._samples, start, key=lambda s: s.at)
+        return list(itertools.islice(self._samples, index, None))
 
     def queue_growth(self, queue: str, window: float) -> float | None:
         points = [(s.at, float(s.queues[queue])) for s in self._window(window) if queue in s.queues]
@@ -216,44 +259,41 @@ class SnapshotRing:
         return Saturation(now, to_full)
 
     def task_runtime(self, task_name: str, window: float, *, until_ago: float = 0.0) -> RuntimeStats | None:
-        start, end = self._now - window, self._now - until_ago
-        runtimes = [r.runtime for r in self._runs if start <= r.ended_at <= end and r.name == task_name]
-        if not runtimes:
-            return None
-        return RuntimeStats(len(runtimes), percentile(runtimes, 95), max(runtimes))
+        key = (task_name, window, until_ago)
+        if key in self._runtime_cache:
+            return self._runtime_cache[key]
+        runs = self._runs.get(task_name)
+        stats = None
+        if runs:
+            # Runs are kept in the order they ended: the window is one slice.
+            first = bisect.bisect_left(runs, self._now - window, key=lambda run: run[0])
+            last = bisect.bisect_right(runs, self._now - until_ago, key=lambda run: run[0])
+            if last > first:
+                runtimes = [runtime for _, runtime in itertools.islice(runs, first, last)]
+                stats = RuntimeStats(len(runtimes), percentile(runtimes, 95), max(runtimes))
+        self._runtime_cache[key] = stats
+        return stats
 
     def task_names(self, window: float) -> Iterable[str]:
         start = self._now - window
-        return sorted({r.name for r in self._runs if r.ended_at >= start})
+        return sorted(name for name, runs in self._runs.items() if runs and runs[-1][0] >= start)
 
     def worker_progress(self, worker: str, window: float) -> float | None:
+        series = self._workers.get(worker)
         start = self._now - window
-        base: tuple[int, int] | None = None
-        latest: tuple[int, int] | None = None
-        for sample in self._samples:
-            state = sample.workers.get(worker)
-            if sample.at <= start:
-                base = latest = state
-                continue
-            if base is None or state is None or state[1] != base[1]:
-                return None  # not seen since the window began, gone, or restarted
-            latest = state
-        if base is None or latest is None:
+        if series is None or series.since > start:
+            return None  # not seen, without a restart, since the window began
+        index = bisect.bisect_right(series.totals, start, key=lambda entry: entry[0])
+        if index == 0:
             return None
-        return float(latest[0] - base[0])
+        return float(series.totals[-1][1] - series.totals[index - 1][1])
 
     def pool_losses(self, worker: str, window: float) -> int:
+        series = self._workers.get(worker)
+        if series is None:
+            return 0
         start = self._now - window
-        lost = 0
-        previous: _Sample | None = None
-        for sample in self._samples:
-            if sample.at >= start and previous is not None:
-                before, after = previous.workers.get(worker), sample.workers.get(worker)
-                # Same main process on both sides: a restarted worker has a new pool anyway.
-                if before is not None and after is not None and before[1] == after[1]:
-                    lost += len(previous.pools.get(worker, frozenset()) - sample.pools.get(worker, frozenset()))
-            previous = sample
-        return lost
+        return sum(lost for at, lost in series.losses if at >= start)
 
     @property
     def sample_count(self) -> int:
@@ -261,4 +301,4 @@ class SnapshotRing:
 
     @property
     def run_count(self) -> int:
-        return len(self._runs)
+        return sum(len(runs) for runs in self._runs.values())
