@@ -23,7 +23,7 @@ from celerystatus_server.local_redis import RedisProcess
 from celerystatus_server.server import StatusServer
 from tests.support.holds import Hold
 from tests.support.server import running_server
-from tests.support.waiting import wait_for, wait_for_async
+from tests.support.waiting import WaitTimeout, wait_for, wait_for_async
 from tests.support.workers import WorkerFactory
 
 from .support import FakeClock, WebhookReceiver
@@ -166,9 +166,25 @@ def test_task_far_beyond_its_usual_runtime_is_running_long(
             wait_for(lambda runs=index + 1: trends.run_count == runs, timeout=30)
             hold.close()
         assert states(client, "TaskRunningLong") == []
+        usual = trends.task_runtime("tests.hold", 86400.0)
+        assert usual is not None and usual.count == 3
         hold = Hold(redis_url)
-        slow = worker_factory.send("tests.hold", hold.token, kwargs={"timeout": 120})
-        wait_state(client, "TaskRunningLong", AlertState.FIRING, timeout=60)
+        slow = worker_factory.send("tests.hold", hold.token, kwargs={"timeout": 180})
+        wait_for(lambda: slow.id in active_ids(), timeout=30, message="slow task seen running")
+
+        def firing() -> bool:
+            return states(client, "TaskRunningLong") == [AlertState.FIRING]
+
+        def why() -> str:
+            status = server.store.latest().status
+            return (f"usual runtime {usual}, evaluations {server.alerts.evaluations}, "
+                    f"snapshot stale={status.stale} connected={status.connected}, active {active_ids()}")
+
+        # The limit is max(3 s, 3 x the usual p95); a loaded machine makes the usual runs longer.
+        try:
+            wait_for(firing, timeout=max(60.0, 3 * usual.p95 + 30))
+        except WaitTimeout:
+            raise AssertionError(f"TaskRunningLong not firing: {why()}") from None
         (alert,) = client.list_alerts(states=["firing"]).alerts
         assert alert.labels["task"] == "tests.hold" and alert.labels["task_id"] == slow.id
         assert "its usual p95" in alert.description

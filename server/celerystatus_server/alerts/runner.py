@@ -123,10 +123,9 @@ class AlertRunner:
                 continue  # no inspection round yet: nothing is known, not even the broker's state
             try:
                 evaluation, alerts = await asyncio.to_thread(self._evaluate, snap.status, fresh)
-            except Exception:
+                await self._publish(alerts, evaluation.changed, force=evaluation.any)
+            except Exception:  # the next snapshot gets another chance; the loop must not die
                 log.exception("alert evaluation failed")
-                continue
-            await self._publish(alerts, evaluation.changed, force=evaluation.any)
 
     def _evaluate(self, status: pb.CeleryStatus, fresh: bool) -> tuple[Evaluation, list[Alert]]:
         evaluation = self.engine.evaluate(status, observe=fresh)
