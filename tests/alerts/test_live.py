@@ -149,7 +149,7 @@ def test_task_far_beyond_its_usual_runtime_is_running_long(
         "rules:\n  WorkersBelowMinimum: {enabled: false}\n"
         "  TaskRunningLong: {factor: 3, min_runtime: 3s, min_samples: 3}\n" + QUIET
     )
-    worker_factory("runner")
+    runner = worker_factory("runner")
     with alerting_server(tmp_path, redis_url, rules) as (server, client):
         trends: Any = server.alerts.engine.trends
 
@@ -178,7 +178,9 @@ def test_task_far_beyond_its_usual_runtime_is_running_long(
         def why() -> str:
             status = server.store.latest().status
             return (f"usual runtime {usual}, evaluations {server.alerts.evaluations}, "
-                    f"snapshot stale={status.stale} connected={status.connected}, active {active_ids()}")
+                    f"snapshot stale={status.stale} connected={status.connected}, active {active_ids()}, "
+                    f"workers {dict((k, (v.active_tasks, v.total)) for k, v in status.worker_stats.items())}, "
+                    f"slow {slow.id}, worker log:\n{runner.log_tail(30)}")
 
         # The limit is max(3 s, 3 x the usual p95); a loaded machine makes the usual runs longer.
         try:
