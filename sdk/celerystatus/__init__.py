@@ -21,6 +21,7 @@ from celerystatus._base import (
 )
 from celerystatus._client import CeleryStatusClient
 from celerystatus.aio import AsyncCeleryStatusClient
+from celerystatus.alerts import Alert, AlertList, AlertState, AlertUpdate, ReceiverStats
 from celerystatus.analysis import (
     Finding,
     FindingKind,
@@ -77,6 +78,10 @@ __version__ = "0.1.0"
 __all__ = [
     "DEFAULT_TARGET",
     "DEFAULT_TIMEOUT",
+    "Alert",
+    "AlertList",
+    "AlertState",
+    "AlertUpdate",
     "AsyncCeleryStatusClient",
     "CeleryStatus",
     "CeleryStatusClient",
@@ -103,6 +108,7 @@ __all__ = [
     "QueueTrend",
     "Rate",
     "RateLimited",
+    "ReceiverStats",
     "RetryPolicy",
     "Saturation",
     "ScalingAction",

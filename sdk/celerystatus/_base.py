@@ -24,8 +24,10 @@ from tenacity import (
     stop_before_delay,
 )
 
+from celerystatus.alerts import AlertState
 from celerystatus.exceptions import CeleryStatusError, DeadlineExceeded, Unavailable
 from celerystatus.models import StatusView, TaskFilter, TaskState
+from celerystatus.v1 import alerts_pb2 as apb
 from celerystatus.v1 import celery_status_pb2 as pb
 from celerystatus.values import seconds_to_duration
 
@@ -441,3 +443,15 @@ def make_filter(
     )
     return None if merged == TaskFilter() else merged
 
+
+def _alert_states(states: Sequence[AlertState | str]) -> list[apb.AlertState.ValueType]:
+    return [AlertState(state).to_proto() for state in states]
+
+
+def build_list_alerts_request(states: Sequence[AlertState | str] = ()) -> apb.ListAlertsRequest:
+    """``states`` empty: firing, pending and recently resolved."""
+    return apb.ListAlertsRequest(states=_alert_states(states))
+
+
+def build_watch_alerts_request(states: Sequence[AlertState | str] = ()) -> apb.WatchAlertsRequest:
+    return apb.WatchAlertsRequest(states=_alert_states(states))

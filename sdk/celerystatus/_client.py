@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Generator, Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -20,10 +21,13 @@ from celerystatus._base import (
     StreamResumer,
     build_get_status_request,
     build_health_request,
+    build_list_alerts_request,
     build_search_request,
+    build_watch_alerts_request,
     build_watch_request,
     make_filter,
 )
+from celerystatus.alerts import AlertList, AlertState, AlertUpdate
 from celerystatus.exceptions import CeleryStatusError, Unavailable, from_rpc_error
 from celerystatus.history import History, Trends, build_history_request, build_trends_request
 from celerystatus.models import (
@@ -35,11 +39,14 @@ from celerystatus.models import (
     TaskState,
 )
 from celerystatus.timespec import DurationLike, TimeLike
+from celerystatus.v1 import alerts_pb2 as apb
 from celerystatus.v1 import celery_status_pb2 as pb
 from celerystatus.v1.celery_status_pb2_grpc import CeleryStatusServiceStub
 
 __all__ = ["CeleryStatusClient"]
 
+
+_T = TypeVar("_T")
 
 class CeleryStatusClient(BaseClient):
     """Blocking client of the celery-status gRPC service.
@@ -141,13 +148,33 @@ class CeleryStatusClient(BaseClient):
         resumer = StreamResumer(
             retries or self.retry_policy, repeat_after_gap=on_disconnect is not None
         )
+        stream = self._follow(
+            lambda: self._stub.WatchStatus(request, **self._stream_kwargs()),
+            lambda response: CeleryStatus.from_proto(response.status),
+            resumer,
+            observed_at=lambda status: status.observed_at,
+            on_disconnect=on_disconnect,
+        )
+        with contextlib.closing(stream):  # cancels the call when the consumer stops
+            yield from stream
+
+    def _follow(
+        self,
+        open_call: Callable[[], Any],
+        convert: Callable[[Any], _T],
+        resumer: StreamResumer,
+        *,
+        observed_at: Callable[[_T], float | None] = lambda _: None,
+        on_disconnect: OnDisconnect | None = None,
+    ) -> Generator[_T, None, None]:
+        """The one resume loop of this client's server streams: reopen with backoff until closed."""
         while not self._closed:
-            call = self._stub.WatchStatus(request, **self._stream_kwargs())
+            call = open_call()
             try:
                 for response in call:
-                    status = CeleryStatus.from_proto(response.status)
-                    if resumer.received(status.observed_at):
-                        yield status
+                    item = convert(response)
+                    if resumer.received(observed_at(item)):
+                        yield item
                 error: CeleryStatusError = Unavailable("the server ended the stream")
             except grpc.RpcError as exc:
                 error = from_rpc_error(exc)
@@ -280,3 +307,33 @@ class CeleryStatusClient(BaseClient):
         request = build_trends_request(window, long_running_floor)
         response: pb.GetTrendsResponse = self._unary(self._stub.GetTrends, request, timeout)
         return Trends.from_proto(response)
+    def list_alerts(
+        self, states: Sequence[AlertState | str] = (), *, timeout: Seconds | None = None
+    ) -> AlertList:
+        """Firing and pending alerts, then recently resolved ones (``states`` narrows it)."""
+        request = build_list_alerts_request(states)
+        response: apb.ListAlertsResponse = self._unary(self._stub.ListAlerts, request, timeout)
+        return AlertList.from_proto(response)
+
+    def watch_alerts(
+        self,
+        states: Sequence[AlertState | str] = (),
+        *,
+        on_disconnect: OnDisconnect | None = None,
+        retries: RetryPolicy | None = None,
+    ) -> Generator[AlertUpdate, None, None]:
+        """The current alerts at once, then the whole set again after every change.
+
+        ``AlertUpdate.changed`` holds the alerts whose state changed.  After a
+        reconnection the first message is the current set again.  The stream
+        resumes as :meth:`watch_status` does (``on_disconnect``, ``retries``).
+        """
+        request = build_watch_alerts_request(states)
+        stream = self._follow(
+            lambda: self._stub.WatchAlerts(request, **self._stream_kwargs()),
+            AlertUpdate.from_proto,
+            StreamResumer(retries or self.retry_policy),
+            on_disconnect=on_disconnect,
+        )
+        with contextlib.closing(stream):
+            yield from stream

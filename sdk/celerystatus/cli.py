@@ -26,13 +26,16 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
+import grpc
+
 from celerystatus._base import DEFAULT_TARGET, DEFAULT_TIMEOUT, TLSConfig
 from celerystatus._client import CeleryStatusClient
-from celerystatus.exceptions import CeleryStatusError
+from celerystatus.alerts import Alert, AlertList, AlertState
+from celerystatus.exceptions import CeleryStatusError, InternalError
 from celerystatus.history import History, Trends
 from celerystatus.models import CeleryStatus, StatusView
 
-__all__ = ["add_commands", "evaluate_check", "main", "render_status"]
+__all__ = ["add_commands", "evaluate_check", "main", "render_alerts", "render_status"]
 
 OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
 _STATE_NAMES = {OK: "OK", WARNING: "WARNING", CRITICAL: "CRITICAL", UNKNOWN: "UNKNOWN"}
@@ -69,8 +72,12 @@ def _connection_options() -> argparse.ArgumentParser:
     return parent
 
 
-def add_commands(subparsers: Any) -> None:
-    """Register the SDK's subcommands on an ``argparse`` subparsers object."""
+def add_commands(subparsers: Any) -> dict[str, Any]:
+    """Register the SDK's subcommands on an ``argparse`` subparsers object.
+
+    Returns the ``alerts`` command's own subparsers, where the server package
+    adds the actions that need it (``check FILE``, ``export-prometheus``).
+    """
     parent = _connection_options()
 
     status = subparsers.add_parser(
@@ -103,7 +110,27 @@ def add_commands(subparsers: Any) -> None:
     check.add_argument("--max-active", type=int, help="WARNING above this many active tasks")
     check.add_argument("--max-scheduled", type=int, help="WARNING above this many scheduled tasks")
     check.add_argument("--max-age", type=float, help="WARNING when the snapshot is older (seconds)")
+    check.add_argument(
+        "--ignore-alerts",
+        action="store_true",
+        help="do not turn the service's firing alerts into WARNING/CRITICAL (by their severity)",
+    )
     check.set_defaults(func=cmd_check)
+
+    alerts = subparsers.add_parser(
+        "alerts", parents=[parent], help="firing, pending and recently resolved alerts as a table"
+    )
+    alerts.add_argument("--json", action="store_true", help="print the JSON of GET /api/alerts")
+    alerts.add_argument(
+        "--state",
+        dest="states",
+        action="append",
+        choices=[s.value for s in AlertState],
+        help="only alerts in this state (repeatable)",
+    )
+    alerts.set_defaults(func=cmd_alerts)
+    actions = alerts.add_subparsers(dest="alerts_action", metavar="ACTION")
+    actions.required = False
 
     find = subparsers.add_parser(
         "find-task", parents=[parent], help="where an evaluation's task is, and for how long"
@@ -142,6 +169,7 @@ def add_commands(subparsers: Any) -> None:
     trends.add_argument("--long-running-floor", default=None, help="never flag tasks younger than this (default 60s)")
     trends.add_argument("--json", action="store_true", help="print the JSON of /api/celery-status/trends")
     trends.set_defaults(func=cmd_trends)
+    return {"alerts": actions}
 
 
 def _client(args: argparse.Namespace) -> CeleryStatusClient:
@@ -311,10 +339,25 @@ def evaluate_check(
     max_active: int | None = None,
     max_scheduled: int | None = None,
     max_age: float | None = None,
+    alerts: Sequence[Alert] = (),
 ) -> tuple[int, str]:
-    """The check's exit code and its one-line message (pure, for tests)."""
+    """The check's exit code and its one-line message (pure, for tests).
+
+    Firing ``alerts`` count by severity: critical ones make the check CRITICAL,
+    warning ones WARNING.
+    """
     critical: list[str] = []
     warning: list[str] = []
+    for alert in alerts:
+        if alert.state is not AlertState.FIRING:
+            continue
+        text = f"alert {alert.name}" + "".join(
+            f" {k}={alert.labels[k]}" for k in ("worker", "queue", "task") if k in alert.labels
+        )
+        if alert.severity == "critical":
+            critical.append(text)
+        elif alert.severity == "warning":
+            warning.append(text)
     if not status.enabled:
         critical.append("Celery disabled")
     elif not status.connected:
@@ -350,15 +393,26 @@ def evaluate_check(
     return code, f"CELERY {_STATE_NAMES[code]} - {text} | {perfdata}"
 
 
+def _firing_alerts(client: CeleryStatusClient) -> tuple[Alert, ...]:
+    try:
+        return client.list_alerts(states=[AlertState.FIRING]).alerts
+    except InternalError as exc:
+        if exc.code == grpc.StatusCode.UNIMPLEMENTED:  # a server from before alerts existed
+            return ()
+        raise
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     def body(client: CeleryStatusClient) -> int:
         status = client.get_status(view=StatusView.SUMMARY)
+        alerts = () if getattr(args, "ignore_alerts", False) else _firing_alerts(client)
         code, line = evaluate_check(
             status,
             min_workers=args.min_workers,
             max_active=args.max_active,
             max_scheduled=args.max_scheduled,
             max_age=args.max_age,
+            alerts=alerts,
         )
         print(line)
         return code
@@ -375,6 +429,43 @@ def cmd_check(args: argparse.Namespace) -> int:
     except CeleryStatusError as exc:
         print(f"CELERY UNKNOWN - status service {args.target}: {exc}")
         return UNKNOWN
+
+
+# --- alerts ----------------------------------------------------------------------
+
+
+def render_alerts(result: AlertList, now: float | None = None) -> str:
+    """The alerts as a table, firing first."""
+    if not result.alerts:
+        return "no alerts"
+    now = time.time() if now is None else now
+    rows = []
+    for alert in result.alerts:
+        where = ",".join(f"{k}={alert.labels[k]}" for k in ("worker", "queue", "task") if k in alert.labels)
+        since = alert.resolved_at if alert.state is AlertState.RESOLVED else alert.active_since
+        rows.append(
+            [
+                alert.state.value.upper(),
+                alert.severity,
+                alert.name,
+                where or "-",
+                _ago(now - since if since else None),
+                alert.summary,
+            ]
+        )
+    return "\n".join(_table(["STATE", "SEVERITY", "ALERT", "WHERE", "SINCE", "SUMMARY"], rows))
+
+
+def cmd_alerts(args: argparse.Namespace) -> int:
+    def body(client: CeleryStatusClient) -> int:
+        result = client.list_alerts(states=args.states or ())
+        if args.json:
+            _print_json(result.to_dict(), sys.stdout)
+        else:
+            print(render_alerts(result))
+        return OK
+
+    return _run(args, body)
 
 
 # --- find-task -------------------------------------------------------------------

@@ -39,6 +39,7 @@ def _banner(server: StatusServer) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from .alerts import RulesFileError
     from .security.exposure import check_exposure
     from .security.tokens import TokenError
     from .server import StatusServer, server_credentials
@@ -55,7 +56,7 @@ def _serve(args: argparse.Namespace) -> int:
             allow_unauthenticated=settings.allow_unauthenticated,
         )
         server_credentials(settings)  # TLS files are checked before anything binds
-    except (SettingsError, TokenError) as exc:
+    except (SettingsError, TokenError, RulesFileError) as exc:
         print(f"celery-status: {exc}", file=sys.stderr)
         return 2
 
@@ -256,6 +257,59 @@ class _VersionAction(argparse.Action):
         parser.exit()
 
 
+def _add_alert_actions(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    check = actions.add_parser(
+        "check", help="validate a rules file (exit 2 with one line per problem)",
+        description="Exit 0 when FILE is a valid rules file, 2 otherwise.",
+    )
+    check.add_argument("file", metavar="FILE")
+    check.set_defaults(func=_alerts_check)
+    export = actions.add_parser(
+        "export-prometheus",
+        help="print an equivalent Prometheus rule group on the service's own metrics",
+    )
+    export.add_argument("--alerts-file", default=_env_default("ALERTS_FILE"), metavar="PATH",
+                        help="rules file whose overrides to apply (env CELERY_STATUS_ALERTS_FILE; default: built-ins)")
+    export.add_argument("--refresh-interval", type=float, default=None, metavar="SECONDS",
+                        help="the service's refresh interval, for StatusStale (default 2)")
+    export.set_defaults(func=_alerts_export)
+
+
+def _alerts_check(args: argparse.Namespace) -> int:
+    from .alerts import RulesFileError, load_alert_config
+
+    try:
+        config = load_alert_config(args.file)
+    except RulesFileError as exc:
+        for problem in exc.problems:
+            print(f"celery-status alerts check: {problem}", file=sys.stderr)
+        return 2
+    rules = config.active_rules()
+    print(f"{args.file}: OK, {len(rules)} rules enabled ({', '.join(r.name for r in rules)}), "
+          f"{len(config.receivers)} receivers")
+    return 0
+
+
+def _alerts_export(args: argparse.Namespace) -> int:
+    from .alerts import RulesFileError, load_alert_config
+    from .alerts.prometheus import render_rule_file
+
+    try:
+        # The flag, else CELERY_STATUS_REFRESH_INTERVAL, checked like serve's.
+        interval = Settings.load({"refresh_interval": args.refresh_interval}).refresh_interval
+    except SettingsError as exc:
+        print(f"celery-status: {exc}", file=sys.stderr)
+        return 2
+    try:
+        config = load_alert_config(args.alerts_file)
+    except RulesFileError as exc:
+        for problem in exc.problems:
+            print(f"celery-status: {problem}", file=sys.stderr)
+        return 2
+    sys.stdout.write(render_rule_file(config, refresh_interval=interval))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="celery-status", description="Health and live status of a Celery cluster."
@@ -278,7 +332,8 @@ def build_parser() -> argparse.ArgumentParser:
     except ImportError:  # the SDK commands are optional in a server-only install
         pass
     else:
-        sdk_cli.add_commands(subparsers)
+        commands = sdk_cli.add_commands(subparsers)
+        _add_alert_actions(commands["alerts"])
     return parser
 
 

@@ -15,6 +15,7 @@ tests/core/test_settings.py cover a new numeric field (nan, inf, negatives, zero
 from __future__ import annotations
 
 import math
+import os
 import re
 import sys
 from collections.abc import Mapping
@@ -43,6 +44,13 @@ DEFAULT_HTTP_ADDRESS = "127.0.0.1:8080"
 
 #: Upper bound of every duration: longer is a typo, and it must fit a protobuf Duration and a timer.
 ONE_DAY = 86_400.0
+
+
+def default_data_dir(environ: Mapping[str, str] | None = None) -> str:
+    """Per-user data directory: ``$XDG_DATA_HOME/celery-status``, else ``~/.local/share/celery-status``."""
+    env = os.environ if environ is None else environ
+    base = env.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return os.path.join(base, "celery-status")
 
 
 class SettingsError(ValueError):
@@ -104,6 +112,7 @@ GROUPS = {
     "security": "security (see docs/security.md)",
     "grpc": "gRPC client certificates and redaction",
     "history": "history (samples of the cluster over time, see docs/history.md)",
+    "alerts": "alerts (see docs/alerts.md)",
 }
 
 
@@ -297,8 +306,8 @@ class Settings(BaseSettings):
     )
     data_dir: Annotated[Text, Flag(metavar="DIR", group="history")] = Field(
         None,
-        description="where the default SQLite history lives; default $XDG_DATA_HOME/celery-status or "
-        "~/.local/share/celery-status",
+        description="the service's own files (the default SQLite history, the alert state); default "
+        "$XDG_DATA_HOME/celery-status or ~/.local/share/celery-status",
     )
     history_interval: Annotated[
         # Samples are keyed by whole-second buckets.
@@ -319,6 +328,14 @@ class Settings(BaseSettings):
     )
     history_buffer: Annotated[Count, Flag(metavar="N", group="history")] = Field(
         1000, description="samples and runs waiting for the database before the oldest are dropped"
+    )
+
+    # -- alerts (docs/alerts.md) --------------------------------------------------------
+    alerts_file: Annotated[Text, Flag(metavar="PATH", group="alerts")] = Field(
+        None, description="YAML rules file: rule overrides, threshold rules, receivers; default: the built-in rules"
+    )
+    alerts_state_file: Annotated[Text, Flag(metavar="PATH", group="alerts")] = Field(
+        None, description="alert state kept across restarts; default <data-dir>/alerts-state.json; 'none': memory only"
     )
 
     # -- construction -----------------------------------------------------------
@@ -368,6 +385,14 @@ class Settings(BaseSettings):
         if environ is not None:
             raise TypeError("Settings.from_env reads os.environ only; use Settings.load")
         return cls.load(overrides)
+
+    def resolved_data_dir(self) -> str:
+        return self.data_dir or default_data_dir()
+
+    def alerts_state_path(self) -> str | None:
+        if self.alerts_state_file and self.alerts_state_file.lower() == "none":
+            return None
+        return self.alerts_state_file or os.path.join(self.resolved_data_dir(), "alerts-state.json")
 
     def with_(self, **changes: Any) -> Settings:
         return type(self)(**{**self.model_dump(), **changes})
@@ -535,6 +560,7 @@ __all__ = [
     "Settings",
     "SettingsError",
     "check_origin",
+    "default_data_dir",
     "describe",
     "env_name",
     "flag_of",

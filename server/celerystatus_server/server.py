@@ -6,6 +6,7 @@ import asyncio
 import logging
 import secrets
 import signal
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +19,9 @@ from celerystatus.v1 import celery_status_pb2 as pb
 from celerystatus.v1 import celery_status_pb2_grpc as pb_grpc
 
 from . import scaler
+from .alerts import AlertEngine, AlertRunner, SnapshotRing, load_alert_config
+from .alerts.notify import Notifier
+from .alerts.state import StateFile
 from .collector import Collector
 from .config import Settings, SettingsError, parse_address
 from .history import HistoryError, HistoryRecorder, HistoryStore, Retention, resolve_url
@@ -72,10 +76,33 @@ def server_credentials(settings: Settings) -> grpc.ServerCredentials | None:
     )
 
 
+def _alert_runner(settings: Settings, store: SnapshotStore, clock: Callable[[], float]) -> AlertRunner:
+    config = load_alert_config(settings.alerts_file)
+    trends = SnapshotRing(horizon=config.longest_window() + 60.0)
+    engine = AlertEngine(
+        config.active_rules(), trends, clock=clock, resolved_retention=config.options.resolved_retention
+    )
+    state_path = settings.alerts_state_path()
+    return AlertRunner(
+        store,
+        engine,
+        notifier=Notifier(config.receivers, clock=clock),
+        state=StateFile(state_path, settings.broker_url) if state_path else None,
+        interval=min(config.options.evaluation_interval, settings.refresh_interval),
+    )
+
+
 class StatusServer:
     """Owns the collector and the servers; ``await start()`` then ``await stop()``."""
 
-    def __init__(self, settings: Settings, *, app: Any = None, policy: SecurityPolicy | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        app: Any = None,
+        policy: SecurityPolicy | None = None,
+        alert_clock: Callable[[], float] = time.time,
+    ) -> None:
         self.settings = settings
         #: Raises TokenError for unreadable or malformed credential files.
         self.policy = policy or policy_from_settings(settings)
@@ -101,6 +128,8 @@ class StatusServer:
                 self.store, history_store, interval=settings.history_interval, buffer=settings.history_buffer
             )
             self.history_reader = HistoryReader(history_store)
+        #: Raises RulesFileError for a bad rules file, before anything starts.
+        self.alerts = _alert_runner(settings, self.store, alert_clock)
         self.health = health.aio.HealthServicer()
         self._server: grpc.aio.Server | None = None
         self.servicer: CeleryStatusServicer | None = None
@@ -131,6 +160,7 @@ class StatusServer:
             anonymous_sees_args=policy.anonymous_sees_args,
             history=self.history_reader,
             history_info=self.history.info if self.history is not None else off_info,
+            alerts=self.alerts,
         )
         pb_grpc.add_CeleryStatusServiceServicer_to_server(self.servicer, server)
         self.scaler = scaler.ExternalScalerServicer(self.store, max_age=trusted_snapshot_age(settings))
@@ -169,6 +199,7 @@ class StatusServer:
         except BaseException:
             await self.stop(grace=0)
             raise
+        await self.alerts.start()
         # The collector starts once both ports are bound, so a start-up failure leaves no thread behind.
         self.collector.start()
         if self.history is not None:
@@ -210,6 +241,7 @@ class StatusServer:
         if self._server is not None:
             await self._server.stop(grace)
             self._server = None
+        await self.alerts.stop()
         await asyncio.to_thread(self.collector.stop)
         if self.history is not None:
             await asyncio.to_thread(self.history.stop)

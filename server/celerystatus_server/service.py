@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import grpc
 from google.protobuf import duration_pb2
 
+from celerystatus.v1 import alerts_pb2 as apb
 from celerystatus.v1 import celery_status_pb2 as pb
 from celerystatus.v1 import celery_status_pb2_grpc as pb_grpc
 from celerystatus.values import duration_to_seconds
@@ -22,6 +23,7 @@ from .security.redaction import Redactor
 from .snapshot import Snapshot, SnapshotStore
 
 if TYPE_CHECKING:
+    from .alerts import AlertRunner
     from .collector import Collector
 
 DEFAULT_SEARCH_LIMIT = 1000
@@ -90,8 +92,10 @@ class CeleryStatusServicer(pb_grpc.CeleryStatusServiceServicer):
         anonymous_sees_args: bool = False,
         history: HistoryReader | None = None,
         history_info: Callable[[], pb.HistoryInfo] | None = None,
+        alerts: AlertRunner | None = None,
     ) -> None:
         self._store = store
+        self._alerts = alerts
         self._collector = collector
         self._history = history
         #: Stamped into every status sent (the history store's state is not part of the snapshot).
@@ -228,3 +232,25 @@ class CeleryStatusServicer(pb_grpc.CeleryStatusServiceServicer):
         except HistoryUnavailable as exc:
             await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
         raise AssertionError("unreachable")
+
+    async def ListAlerts(
+        self, request: apb.ListAlertsRequest, context: grpc.aio.ServicerContext
+    ) -> apb.ListAlertsResponse:
+        from .alerts.grpc import alert_states
+
+        states = await alert_states(request.states, context)
+        if self._alerts is None:
+            return apb.ListAlertsResponse()
+        return self._alerts.board.list_response(states)
+
+    async def WatchAlerts(
+        self, request: apb.WatchAlertsRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[apb.WatchAlertsResponse]:
+        from .alerts.grpc import alert_states, watch_alerts
+
+        states = await alert_states(request.states, context)
+        if self._alerts is None:
+            yield apb.WatchAlertsResponse()
+            return
+        async for message in watch_alerts(self._alerts, states):
+            yield message

@@ -9,6 +9,11 @@ from celerystatus import exceptions
 EXPECTED = {
     "DEFAULT_TARGET",
     "DEFAULT_TIMEOUT",
+    "Alert",
+    "AlertList",
+    "AlertState",
+    "AlertUpdate",
+    "ReceiverStats",
     "AsyncCeleryStatusClient",
     "CeleryStatus",
     "CeleryStatusClient",

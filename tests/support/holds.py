@@ -27,7 +27,7 @@ def started_key(token: str) -> str:
 def block_until_released(redis_url: str, token: str, timeout: float) -> bool:
     """Called inside the task: True when released, False when ``timeout`` passed first."""
     # redis-py 8 reads with a 5 s socket timeout by default, which would end a longer BLPOP early.
-    client = redis.Redis.from_url(redis_url, socket_timeout=timeout + 5)
+    client = redis.Redis.from_url(redis_url, socket_timeout=timeout + 10)
     try:
         client.set(started_key(token), "1", ex=int(timeout) + 60)
         return client.blpop([release_key(token)], timeout=timeout) is not None

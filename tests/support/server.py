@@ -15,12 +15,17 @@ __all__ = ["running_server"]
 
 
 @contextmanager
-def running_server(settings: Settings, *, app: Any = None, timeout: float = 30.0) -> Iterator[StatusServer]:
-    """``with running_server(Settings(...)) as server:`` — ``server.grpc_target`` is ready."""
+def running_server(
+    settings: Settings, *, app: Any = None, timeout: float = 30.0, **options: Any
+) -> Iterator[StatusServer]:
+    """``with running_server(Settings(...)) as server:`` — ``server.grpc_target`` is ready.
+
+    ``options`` go to :class:`StatusServer` (e.g. ``alert_clock``).
+    """
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, name="test-status-server", daemon=True)
     thread.start()
-    server = StatusServer(settings, app=app)
+    server = StatusServer(settings, app=app, **options)
     try:
         asyncio.run_coroutine_threadsafe(server.start(), loop).result(timeout)
         yield server

@@ -23,10 +23,12 @@ from prometheus_client.exposition import choose_encoder
 from starlette.websockets import WebSocketState
 
 from celerystatus import CeleryStatusError, StatusView, TaskFilter, TLSConfig, parse_target
+from celerystatus.alerts import AlertState
 
 from ..search import ARGUMENTS_WITHHELD
 from ..security.principal import Principal
 from . import dashboard, query
+from .alerts import AlertHub
 from .errors import BadRequest, http_status
 from .history import history_router
 from .hub import StatusHub
@@ -44,6 +46,8 @@ from .security import (
 from .upstream import UNAVAILABLE_ERROR, Timeouts, Upstream, unavailable_status
 
 STATUS_PATH = "/api/celery-status"
+ALERTS_PATH = "/api/alerts"
+_TRUE = frozenset({"1", "true", "yes", "on"})
 _NO_STORE = {"Cache-Control": "no-store"}
 
 _ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -69,9 +73,15 @@ class _State:
     """What the lifespan creates; reached from handlers through ``app.state.bridge``."""
 
     def __init__(
-        self, upstream: Upstream, hubs: dict[bool, StatusHub], metrics: BridgeMetrics, security: BridgeSecurity
+        self,
+        upstream: Upstream,
+        hubs: dict[bool, StatusHub],
+        metrics: BridgeMetrics,
+        security: BridgeSecurity,
+        alert_hub: AlertHub,
     ) -> None:
         self.upstream = upstream
+        self.alert_hub = alert_hub
         #: Keyed by "redacted": the viewer's variant and the admin's full one.
         self.hubs = hubs
         self.metrics = metrics
@@ -92,6 +102,7 @@ class _State:
         """Stop the streams and let every WebSocket handler send its close frame."""
         for hub in self.hubs.values():
             await hub.stop()
+        await self.alert_hub.stop()
         if self.sockets:
             await asyncio.wait(set(self.sockets), timeout=timeout)
 
@@ -126,15 +137,18 @@ def create_app(
             options=backend_options,
         )
         hubs = {redacted: StatusHub(upstream, redact_args=redacted) for redacted in (True, False)}
+        alert_hub = AlertHub(upstream)
         # Metrics need no arguments: they follow the redacted stream, always open.
-        state = _State(upstream, hubs, BridgeMetrics(hubs[True]), security)
+        state = _State(upstream, hubs, BridgeMetrics(hubs[True], alert_hub), security, alert_hub)
         app.state.bridge = state
         hubs[True].start()
+        alert_hub.start()
         try:
             yield
         finally:
             for hub in hubs.values():
                 await hub.stop()
+            await alert_hub.stop()
             await upstream.close()
 
     app = FastAPI(
@@ -269,6 +283,33 @@ def create_app(
 
     app.include_router(history_router(caller, lambda request: bridge(request).upstream))
 
+    @app.get(
+        ALERTS_PATH,
+        response_model=None,
+        responses={**_ERROR_RESPONSES, 502: {"model": ErrorModel}, 503: {"model": ErrorModel}},
+        summary="Firing and pending alerts, then recently resolved ones (state=... narrows it).",
+    )
+    async def list_alerts(
+        principal: Annotated[Principal, Depends(caller)],
+        request: Request,
+        state: Annotated[_State, Depends(bridge)],
+        states: Annotated[
+            list[AlertState] | None, Query(alias="state", description="pending, firing or resolved; repeatable.")
+        ] = None,
+    ) -> Response:
+        query.reject_unknown(request, frozenset({"state"}))
+        try:
+            alerts = await state.upstream.list_alerts(list(states or ()))
+        except CeleryStatusError as error:
+            status = http_status(error)
+            body: dict[str, Any] = (
+                {"alerts": [], "evaluated_at": None, "receivers": [], "error": UNAVAILABLE_ERROR}
+                if status == 503
+                else {"error": f"status service error: {error}", "detail": None}
+            )
+            return JSONResponse(body, status_code=status, headers=_NO_STORE)
+        return JSONResponse(alerts.to_dict(), headers=_NO_STORE)
+
     @app.websocket("/ws/celery-status")
     async def celery_status_ws(websocket: WebSocket) -> None:
         state: _State = websocket.app.state.bridge
@@ -288,10 +329,14 @@ def create_app(
         handler = asyncio.current_task()
         assert handler is not None
         state.sockets.add(handler)
+        # Status frames stay exactly as before; alert frames ({"type": "alerts", ...})
+        # only for clients that ask, so existing readers never see a new shape.
+        with_alerts = websocket.query_params.get("alerts", "").lower() in _TRUE
         try:
             # A browser that offered subprotocols drops a socket that does not pick one.
             subprotocol = WS_SUBPROTOCOL if WS_SUBPROTOCOL in offered_subprotocols(websocket) else None
-            await _serve_socket(websocket, state.hub_for(principal), subprotocol)
+            alert_hub = state.alert_hub if with_alerts else None
+            await _serve_socket(websocket, state.hub_for(principal), subprotocol, alert_hub)
         finally:
             state.sockets.discard(handler)
             if limited:
@@ -338,28 +383,43 @@ def create_app(
     return app
 
 
-async def _serve_socket(websocket: WebSocket, hub: StatusHub, subprotocol: str | None = None) -> None:
+async def _serve_socket(
+    websocket: WebSocket, hub: StatusHub, subprotocol: str | None = None, alert_hub: AlertHub | None = None
+) -> None:
     await websocket.accept(subprotocol=subprotocol)
-    with hub.subscribe() as subscription:
+    with contextlib.ExitStack() as stack:
+        subscriptions = [stack.enter_context(hub.subscribe())]
+        if alert_hub is not None:
+            subscriptions.append(stack.enter_context(alert_hub.subscribe()))
         # Reading is the only way to notice the client going away while we
         # wait for the next snapshot.
         closed_by_client = asyncio.create_task(_drain(websocket))
+        waiting: dict[asyncio.Task[Any], Any] = {}
         try:
             while True:
-                next_snapshot = asyncio.create_task(subscription.next())
-                done, _ = await asyncio.wait({next_snapshot, closed_by_client}, return_when=asyncio.FIRST_COMPLETED)
+                for subscription in subscriptions:
+                    if subscription not in waiting.values():
+                        waiting[asyncio.create_task(subscription.next())] = subscription
+                done, _ = await asyncio.wait({*waiting, closed_by_client}, return_when=asyncio.FIRST_COMPLETED)
                 if closed_by_client in done:
-                    next_snapshot.cancel()
                     return
-                snapshot = next_snapshot.result()
-                if snapshot is None:  # hub stopped: the server is shutting down
+                stopped = False
+                for task in [t for t in waiting if t in done]:
+                    del waiting[task]
+                    frame = task.result()
+                    if frame is None:  # hub stopped: the server is shutting down
+                        stopped = True
+                    else:
+                        await websocket.send_text(frame.text)
+                if stopped:
                     break
-                await websocket.send_text(snapshot.text)
         except (WebSocketDisconnect, RuntimeError):
             # The client vanished mid-send; nothing is left to close.
             return
         finally:
             closed_by_client.cancel()
+            for task in waiting:
+                task.cancel()
     if websocket.application_state == WebSocketState.CONNECTED:
         with contextlib.suppress(RuntimeError, WebSocketDisconnect):
             await websocket.close(code=1001, reason="server shutting down")

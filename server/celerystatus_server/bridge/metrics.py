@@ -32,6 +32,7 @@ from prometheus_client.registry import Collector
 from celerystatus.models import CeleryStatus
 from celerystatus.scaling import DEFAULT_TARGET_UTILISATION, ClusterLoad, desired_workers
 
+from .alerts import AlertHub
 from .hub import EncodedStatus, StatusHub
 
 # Inspection rounds wait about a second for worker replies; buckets straddle that.
@@ -105,6 +106,24 @@ class SnapshotCollector(Collector):
             per_worker.add_metric([worker], _number(stats.get("total")) or 0.0)
         yield per_worker
 
+        # Per-worker pool figures, for saturation and crashed-process alerts in Prometheus.
+        active = GaugeMetricFamily("celery_worker_active_tasks", "Tasks executing on the worker.", labels=["worker"])
+        slots = GaugeMetricFamily(
+            "celery_worker_pool_max_concurrency", "Pool slots of the worker (max-concurrency).", labels=["worker"]
+        )
+        processes = GaugeMetricFamily(
+            "celery_worker_pool_processes", "Live pool processes of a prefork worker.", labels=["worker"]
+        )
+        for worker, stats in sorted((data.get("worker_stats") or {}).items()):
+            pool = stats.get("pool") or {}
+            active.add_metric([worker], _number(stats.get("active_tasks")) or 0.0)
+            slots.add_metric([worker], _number(pool.get("max-concurrency")) or 0.0)
+            if pool.get("processes"):
+                processes.add_metric([worker], float(len(pool["processes"])))
+        yield active
+        yield slots
+        yield processes
+
         depth = GaugeMetricFamily("celery_queue_messages", "Messages waiting in the broker.", labels=["queue"])
         for queue, info in sorted((data.get("queues") or {}).items()):
             depth.add_metric([queue], _number((info or {}).get("messages")) or 0.0)
@@ -150,10 +169,50 @@ class SnapshotCollector(Collector):
             )
 
 
+class AlertCollector(Collector):
+    """``celery_status_alerts`` and notification counters, from the alert stream."""
+
+    def __init__(self, hub: AlertHub) -> None:
+        self._hub = hub
+
+    def collect(self) -> Iterator[Metric]:
+        update = self._hub.latest
+        if update is None:
+            return
+        alerts = GaugeMetricFamily(
+            "celery_status_alerts",
+            "Alerts of the status service, by name, severity and state (pending, firing, resolved).",
+            labels=["alertname", "severity", "state"],
+        )
+        counts: dict[tuple[str, str, str], int] = {}
+        for alert in update.alerts:
+            key = (alert.name, alert.severity, alert.state.value)
+            counts[key] = counts.get(key, 0) + 1
+        for key, count in sorted(counts.items()):
+            alerts.add_metric(list(key), float(count))
+        yield alerts
+        sent = CounterMetricFamily(
+            "celery_status_alert_notifications",
+            "Notifications delivered by each receiver since the status server started.",
+            labels=["receiver", "kind"],
+        )
+        failed = CounterMetricFamily(
+            "celery_status_alert_notification_failures",
+            "Notifications a receiver gave up on (after retries) or dropped (queue full).",
+            labels=["receiver", "kind", "reason"],
+        )
+        for receiver in update.receivers:
+            sent.add_metric([receiver.name, receiver.kind], float(receiver.sent))
+            failed.add_metric([receiver.name, receiver.kind, "failed"], float(receiver.failed))
+            failed.add_metric([receiver.name, receiver.kind, "dropped"], float(receiver.dropped))
+        yield sent
+        yield failed
+
+
 class BridgeMetrics:
     """The metrics of one bridge app, in a registry of its own."""
 
-    def __init__(self, hub: StatusHub) -> None:
+    def __init__(self, hub: StatusHub, alerts: AlertHub | None = None) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(SnapshotCollector(hub))
         # The standard process_* / python_* series, in this registry rather
@@ -161,6 +220,8 @@ class BridgeMetrics:
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
         GCCollector(registry=self.registry)
+        if alerts is not None:
+            self.registry.register(AlertCollector(alerts))
         self.inspection_duration = Histogram(
             "celery_inspection_duration_seconds",
             "Wall time of an inspection round, once per round seen by the bridge.",

@@ -29,6 +29,7 @@ from celerystatus import (
     Trends,
     Unimplemented,
 )
+from celerystatus.alerts import AlertList, AlertState, AlertUpdate
 from celerystatus.timespec import DurationLike, TimeLike
 
 __all__ = ["UNAVAILABLE_ERROR", "Timeouts", "Upstream", "unavailable_status"]
@@ -142,6 +143,13 @@ class Upstream:
         return await self.client.get_trends(
             window, long_running_floor=long_running_floor, timeout=self.timeouts.history
         )
+
+    async def list_alerts(self, states: list[AlertState]) -> AlertList:
+        return await self.client.list_alerts(states)
+
+    def watch_alerts(self, *, on_disconnect: OnDisconnect) -> AsyncIterator[AlertUpdate]:
+        """Every change of the alert set, for as long as the client is open; gaps go to ``on_disconnect``."""
+        return self.client.watch_alerts(on_disconnect=on_disconnect)
 
     def watch(self, *, redact_args: bool, on_disconnect: OnDisconnect) -> AsyncIterator[CeleryStatus]:
         """Every snapshot, for as long as the client is open; gaps go to ``on_disconnect``."""

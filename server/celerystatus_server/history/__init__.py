@@ -6,9 +6,10 @@ writer threads) ← ``sampling`` (what a snapshot contributes); ``migrate``
 GetHistory and GetTrends.
 """
 
+from ..config import default_data_dir
 from .migrate import SchemaTooNew
 from .recorder import HistoryRecorder
-from .store import HistoryError, HistoryStore, Retention, default_data_dir, resolve_url
+from .store import HistoryError, HistoryStore, Retention, resolve_url
 
 __all__ = [
     "HistoryError",

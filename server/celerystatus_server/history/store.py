@@ -23,6 +23,7 @@ from sqlalchemy import Engine, case, create_engine, delete, event, func, null, s
 from sqlalchemy.engine import make_url
 from sqlalchemy.sql.dml import Insert
 
+from ..config import default_data_dir
 from . import codec, migrate
 from . import schema as t
 from .series import CLUSTER, Kind, kind_of
@@ -99,13 +100,6 @@ class Point:
         return self.values.get(name)
 
 
-def default_data_dir(environ: dict[str, str] | None = None) -> Path:
-    """``$XDG_DATA_HOME/celery-status``, else ``~/.local/share/celery-status``."""
-    env = os.environ if environ is None else environ
-    base = env.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "celery-status"
-
-
 def resolve_url(history_url: str | None, data_dir: str | None) -> str | None:
     """The SQLAlchemy URL to use, or None when history is off (``none``)."""
     if history_url is not None and history_url.strip().lower() in {"none", "off", ""}:
@@ -117,7 +111,7 @@ def resolve_url(history_url: str | None, data_dir: str | None) -> str | None:
             if url.startswith(prefix):
                 return "postgresql+psycopg://" + url[len(prefix):]
         return url
-    directory = Path(data_dir) if data_dir else default_data_dir()
+    directory = Path(data_dir or default_data_dir())
     return f"sqlite:///{directory / 'history.sqlite3'}"
 
 

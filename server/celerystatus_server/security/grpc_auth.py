@@ -43,6 +43,8 @@ METHOD_ROLES = {
     "GetMetrics": VIEWER,
     "GetHistory": VIEWER,
     "GetTrends": VIEWER,
+    "ListAlerts": VIEWER,
+    "WatchAlerts": VIEWER,
 }
 RETRY_AFTER_KEY = "retry-after"
 
