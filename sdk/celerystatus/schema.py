@@ -119,6 +119,21 @@ STATUS_JSON_SCHEMA: dict[str, Any] = {
                     "refresh_interval": _OPT_NUMBER,
                 }
             ),
+            "replica": {
+                "anyOf": [
+                    {"type": "null"},
+                    _object(
+                        {
+                            "observed_by": _STR,
+                            "term": _COUNT,
+                            "served_by": _STR,
+                            "role": {"enum": ["leader", "follower", "degraded", None]},
+                            "degraded": _BOOL,
+                            "published_at": _OPT_NUMBER,
+                        }
+                    ),
+                ]
+            },
         }
     ),
 }

@@ -58,6 +58,15 @@ class InspectionModel(_Open):
     refresh_interval: float | None = None
 
 
+class ReplicaModel(_Open):
+    observed_by: str = ""
+    term: int = 0
+    served_by: str = ""
+    role: str | None = None
+    degraded: bool = False
+    published_at: float | None = None
+
+
 class CeleryStatusModel(_Open):
     """``GET /api/celery-status``: every key is present in every response."""
 
@@ -78,6 +87,7 @@ class CeleryStatusModel(_Open):
     error: str | None = None
     message: str | None = None
     inspection: InspectionModel | None = None
+    replica: ReplicaModel | None = None
 
 
 class TaskSearchModel(_Open):
