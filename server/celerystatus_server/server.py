@@ -18,6 +18,7 @@ from celerystatus.v1 import celery_status_pb2_grpc as pb_grpc
 
 from .collector import Collector
 from .config import Settings, parse_address
+from .coordination import Leadership, Replica
 from .security import logs
 from .security.grpc_auth import SecurityInterceptor
 from .security.policy import SecurityPolicy, policy_from_settings
@@ -68,7 +69,15 @@ class StatusServer:
         #: Raises TokenError for unreadable or malformed credential files.
         self.policy = policy or policy_from_settings(settings)
         self.store = SnapshotStore()
-        self.collector = Collector(settings, self.store, app=app)
+        #: With --coordination-url the replica runs the collector when it leads; alone, the collector runs here.
+        self.replica: Replica | None = None
+        self.collector: Collector | None = None
+        if settings.coordination_url and settings.enabled:
+            self.replica = Replica(settings, self.store, app=app)
+        else:
+            self.collector = Collector(settings, self.store, app=app)
+        #: Jobs that must run once per deployment (history, alerts) check this: see coordination.Leadership.
+        self.leadership: Leadership = self.replica or Leadership()
         self.health = health.aio.HealthServicer()
         self._server: grpc.aio.Server | None = None
         self.servicer: CeleryStatusServicer | None = None
@@ -89,7 +98,7 @@ class StatusServer:
         server = grpc.aio.server(options=GRPC_OPTIONS, interceptors=[SecurityInterceptor(policy)])
         self.servicer = CeleryStatusServicer(
             self.store,
-            self.collector,
+            self.replica or self.collector,
             redactor=policy.redactor,
             anonymous_sees_args=policy.anonymous_sees_args,
         )
@@ -129,7 +138,7 @@ class StatusServer:
             await self.stop(grace=0)
             raise
         # The collector starts once both ports are bound, so a start-up failure leaves no thread behind.
-        self.collector.start()
+        (self.replica or self.collector).start()  # type: ignore[union-attr]
         # Health reflects this process only: a Celery outage is data, not a reason to
         # restart the status service.
         for name in ("", SERVICE_NAME):
@@ -167,7 +176,7 @@ class StatusServer:
         if self._server is not None:
             await self._server.stop(grace)
             self._server = None
-        await asyncio.to_thread(self.collector.stop)
+        await asyncio.to_thread((self.replica or self.collector).stop)  # type: ignore[union-attr]
 
     async def __aenter__(self) -> StatusServer:
         await self.start()
