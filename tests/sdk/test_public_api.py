@@ -26,6 +26,8 @@ EXPECTED = {
     "QueueDepth",
     "QueueDetails",
     "RateLimited",
+    "ReplicaInfo",
+    "ReplicaRole",
     "RetryPolicy",
     "ScalingAction",
     "ScalingAdvice",
