@@ -171,7 +171,11 @@ class PostgresStore:
                 if latest is not None and latest[0] is not None:
                     on_snapshot(bytes(latest[0]), False)
                 while not stopping.is_set():
-                    for notice in conn.notifies(timeout=min(0.5, self._timeout)):
+                    # Collected first: the connection cannot run a query while notifies() iterates.
+                    notices = list(conn.notifies(timeout=min(0.5, self._timeout), stop_after=1))
+                    if not notices:
+                        conn.execute("SELECT 1")  # notifies() returns quietly on a dead connection
+                    for notice in notices:
                         if notice.channel == self.refresh_channel:
                             on_refresh()
                         elif notice.channel == self.snapshot_channel:
@@ -182,10 +186,6 @@ class PostgresStore:
                                 row = conn.execute(_LATEST, {"name": self._key}).fetchone()
                                 if row is not None and row[0] is not None:
                                     on_snapshot(bytes(row[0]), True)
-                        if stopping.is_set():
-                            break
-                    # notifies(timeout=) returns quietly on a dead connection: check it.
-                    conn.execute("SELECT 1")
         except psycopg.Error as exc:
             raise StoreUnavailable(f"postgresql: {' '.join(str(exc).split())}") from exc
 
