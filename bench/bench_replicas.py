@@ -92,7 +92,7 @@ def measure_failover(broker: str, coordination: str, args: argparse.Namespace, l
             killed_at = time.monotonic()
             leader.kill()
 
-            def taken_over(streams=streams, leader=leader) -> float | None:  # type: ignore[no-untyped-def]
+            def taken_over(streams=streams, leader=leader, killed_at=killed_at) -> float | None:  # type: ignore[no-untyped-def]
                 arrivals = [
                     at
                     for stream in streams
@@ -143,8 +143,8 @@ def main() -> int:
             if args.kills:
                 times = measure_failover(broker, coordination, args, logs)
                 ttl = args.ttl or 2 * args.interval
-                print(f"\nfailover over {len(times)} SIGKILLs (lease {ttl:g} s): median {statistics.median(times):.2f} s, "
-                      f"max {max(times):.2f} s, min {min(times):.2f} s")
+                print(f"\nfailover over {len(times)} SIGKILLs (lease {ttl:g} s): "
+                      f"median {statistics.median(times):.2f} s, max {max(times):.2f} s, min {min(times):.2f} s")
                 print("each: " + " ".join(f"{t:.2f}" for t in times))
         finally:
             factory.close()

@@ -6,6 +6,7 @@ Coordination through Redis (a private redis-server where it is stopped) and thro
 
 from __future__ import annotations
 
+import itertools
 import signal
 import time
 from collections.abc import Callable, Iterator
@@ -80,7 +81,7 @@ def test_three_replicas_serve_the_leaders_observation_over_grpc_json_and_metrics
     leader = leader_of(replicas)
     followers = [r for r in replicas if r is not leader]
 
-    observed_at, workers, observed_by = wait_for(
+    _, workers, observed_by = wait_for(
         lambda: same_observation(replicas),
         timeout=30, interval=0.02, ignore=(grpc.RpcError,), message="replicas disagree",
     )
@@ -160,7 +161,7 @@ def fresh_gaps(record: StreamRecord, since: float) -> list[float]:
     before = [t for t in times if t <= since]
     after = [t for t in times if t > since]
     points = before[-1:] + after
-    return [b - a for a, b in zip(points, points[1:], strict=False)]
+    return [b - a for a, b in itertools.pairwise(points)]
 
 
 def test_sigkill_of_the_leader_fails_over_within_the_ttl(

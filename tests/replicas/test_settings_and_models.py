@@ -10,7 +10,7 @@ from celerystatus import CeleryStatus, ReplicaInfo, ReplicaRole
 from celerystatus.schema import STATUS_JSON_SCHEMA
 from celerystatus.v1 import celery_status_pb2 as pb
 from celerystatus_server import cli
-from celerystatus_server.config import Settings, SettingsError
+from celerystatus_server.config import Settings
 
 
 @pytest.fixture(autouse=True)

@@ -75,7 +75,8 @@ def test_an_unreachable_store_raises_store_unavailable() -> None:
     for url in ("redis://127.0.0.1:1/0", "postgresql://postgres@127.0.0.1:1/test"):
         store = open_store(url, "unreachable", timeout=0.5)
         try:
-            for call in (lambda: store.acquire("x", 1.0), store.latest, lambda: store.request_refresh("x")):
+            calls = (lambda s=store: s.acquire("x", 1.0), store.latest, lambda s=store: s.request_refresh("x"))
+            for call in calls:
                 try:
                     call()
                 except StoreUnavailable:

@@ -12,10 +12,9 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import grpc
 import redis
@@ -58,7 +57,7 @@ class ServeProcess:
         log_dir.mkdir(parents=True, exist_ok=True)
         environ = {k: v for k, v in os.environ.items() if not k.startswith("CELERY_STATUS_")}
         environ.update(env or {})
-        self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in close()
+        self._log = open(self.log_path, "w")  # closed in close()
         self.process = subprocess.Popen(
             [CLI, "--log-level", "WARNING", "serve", "--grpc-address", "127.0.0.1:0", "--replica-name", name, *args],
             stdout=self._log,
@@ -217,10 +216,3 @@ class BrokerTally:
         self._thread.join(5)
         self._client.close()
 
-
-def iter_lines(path: Path) -> Iterator[str]:
-    yield from path.read_text().splitlines()
-
-
-def as_dict(status: pb.CeleryStatus) -> dict[str, Any]:
-    return {"observed_at": status.observed_at.ToNanoseconds(), "workers": status.workers}
