@@ -174,7 +174,7 @@ class Replica(Leadership):
                 log.exception("replica election step failed")
                 wait = self.tick
             if self._role == pb.REPLICA_ROLE_FOLLOWER:
-                self._mark_stale_if_old()
+                wait = min(wait, self._mark_stale_if_old())
             self._stopping.wait(max(0.0, wait))
 
     def _elect_once(self) -> float:
@@ -249,6 +249,7 @@ class Replica(Leadership):
     def _start_collector(self) -> None:
         private = SnapshotStore()
         collector = Collector(self.settings, private, app=self._app)
+        collector.adopt(self.store.latest().status)
         private.add_listener(lambda snap: self._relay(collector, snap))
         self._collector = collector
         collector.start()
@@ -339,21 +340,25 @@ class Replica(Leadership):
             except StoreUnavailable as exc:
                 log.info("replica %s: cannot ask the leader for a fresh round: %s", self.name, exc)
 
-    def _mark_stale_if_old(self) -> None:
-        """During a failover, keep serving the last snapshot, but say it is stale."""
+    def _mark_stale_if_old(self) -> float:
+        """During a failover, keep serving the last snapshot, but say it is stale.
+
+        Returns the seconds until the snapshot served now turns stale (when to look again).
+        """
         snap = self.store.latest()
         status = snap.status
         if snap.version == self._stale_marked or status.stale or not status.HasField("observed_at"):
-            return
+            return self.tick
         limit = 2 * self.settings.refresh_interval
-        if snap.age() <= limit:
-            return
+        remaining = limit - snap.age()
+        if remaining >= 0:
+            return remaining + 0.01
         marked = pb.CeleryStatus()
         marked.CopyFrom(status)
         marked.stale = True
         marked.error = f"no snapshot from the leader for more than {limit:g} s (failover in progress?)"
         with self._lock:
             if self.store.latest() is not snap:
-                return  # a new snapshot arrived meanwhile
+                return 0.0  # a new snapshot arrived meanwhile
             self._stale_marked = self.store.publish(marked, observed_monotonic=snap.observed_monotonic).version
-
+        return self.tick
