@@ -155,6 +155,9 @@ class Replica(Leadership):
         with self._lock:
             lease, self._lease = self._lease, None
             collector, self._collector = self._collector, None
+            self._role = pb.REPLICA_ROLE_FOLLOWER
+        if lease is not None:
+            self._notify(False)  # once-per-deployment jobs stop before another replica starts them
         if collector is not None:
             collector.stop(timeout)
         if lease is not None:
