@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from celerystatus_server.config import Settings
 from celerystatus_server.coordination import Leadership
 from tests.support.server import running_server
@@ -17,6 +19,7 @@ def test_a_server_running_alone_always_leads() -> None:
     assert leadership.is_leader() and calls == [True]
 
 
+@pytest.mark.slow
 def test_leadership_moves_to_the_other_replica_when_the_leader_stops(redis_url: str, coordination_url: str) -> None:
     common = {
         "broker_url": redis_url,
