@@ -50,6 +50,8 @@ __all__ = [
     "Pool",
     "QueueDepth",
     "QueueDetails",
+    "ReplicaInfo",
+    "ReplicaRole",
     "ServingStatus",
     "StatusView",
     "Task",
@@ -120,6 +122,23 @@ class ServingStatus(str, enum.Enum):
         names = ("UNKNOWN", "SERVING", "NOT_SERVING", "SERVICE_UNKNOWN")
         return cls(names[value]) if 0 <= value < len(names) else cls.UNKNOWN
 
+class ReplicaRole(str, enum.Enum):
+    """The role of the replica that answered, in a replicated deployment."""
+
+    LEADER = "leader"
+    """Holds the lease and runs the collector."""
+    FOLLOWER = "follower"
+    """Serves what the leader publishes."""
+    DEGRADED = "degraded"
+    """Cannot reach the coordination store; collects on its own meanwhile."""
+
+    def to_proto(self) -> pb.ReplicaRole.ValueType:
+        return _ROLE_TO_PROTO[self]
+
+    @classmethod
+    def from_proto(cls, value: pb.ReplicaRole.ValueType) -> ReplicaRole | None:
+        return _ROLE_FROM_PROTO.get(value)
+
 
 _TASK_STATE_TO_PROTO: dict[TaskState, pb.TaskState.ValueType] = {
     TaskState.ACTIVE: pb.TASK_STATE_ACTIVE,
@@ -134,6 +153,13 @@ _METHOD_TO_PROTO: dict[InspectionMethod, pb.InspectionMethod.ValueType] = {
     InspectionMethod.MIXED: pb.INSPECTION_METHOD_MIXED,
 }
 _METHOD_FROM_PROTO = {v: k for k, v in _METHOD_TO_PROTO.items()}
+
+_ROLE_TO_PROTO: dict[ReplicaRole, pb.ReplicaRole.ValueType] = {
+    ReplicaRole.LEADER: pb.REPLICA_ROLE_LEADER,
+    ReplicaRole.FOLLOWER: pb.REPLICA_ROLE_FOLLOWER,
+    ReplicaRole.DEGRADED: pb.REPLICA_ROLE_DEGRADED,
+}
+_ROLE_FROM_PROTO = {v: k for k, v in _ROLE_TO_PROTO.items()}
 
 
 def _copy_if_set(target: Message, source: Message) -> None:
@@ -727,6 +753,67 @@ class HistoryInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class ReplicaInfo:
+    """Which replica observed a snapshot and which one answered (replicated deployments only)."""
+
+    observed_by: str = ""
+    """Name of the replica whose collector ran the round."""
+    term: int = 0
+    """Fencing token of the observer's lease (0: observed by a degraded replica, without a lease)."""
+    served_by: str = ""
+    """Name of the replica that answered."""
+    role: ReplicaRole | None = None
+    """Role of the replica that answered."""
+    degraded: bool = False
+    """True when the answering replica cannot reach the coordination store."""
+    published_at: float | None = None
+    """Epoch seconds when the leader published the snapshot."""
+
+    @classmethod
+    def from_proto(cls, msg: pb.ReplicaInfo) -> ReplicaInfo:
+        return cls(
+            observed_by=msg.observed_by,
+            term=msg.term,
+            served_by=msg.served_by,
+            role=ReplicaRole.from_proto(msg.role),
+            degraded=msg.degraded,
+            published_at=timestamp_to_epoch(msg.published_at) if msg.HasField("published_at") else None,
+        )
+
+    def to_proto(self) -> pb.ReplicaInfo:
+        msg = pb.ReplicaInfo(
+            observed_by=self.observed_by, term=self.term, served_by=self.served_by, degraded=self.degraded
+        )
+        if self.role is not None:
+            msg.role = self.role.to_proto()
+        if self.published_at is not None:
+            msg.published_at.CopyFrom(epoch_to_timestamp(self.published_at))
+        return msg
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "observed_by": self.observed_by,
+            "term": self.term,
+            "served_by": self.served_by,
+            "role": None if self.role is None else self.role.value,
+            "degraded": self.degraded,
+            "published_at": self.published_at,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ReplicaInfo:
+        role = data.get("role")
+        return cls(
+            observed_by=str(data.get("observed_by") or ""),
+            term=int(data.get("term") or 0),
+            served_by=str(data.get("served_by") or ""),
+            role=ReplicaRole(role) if role else None,
+            degraded=bool(data.get("degraded", False)),
+            published_at=_opt_float(data.get("published_at")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class CeleryStatus:
     """One snapshot of a Celery cluster."""
 
@@ -756,6 +843,8 @@ class CeleryStatus:
     inspection: InspectionInfo = field(default_factory=InspectionInfo)
     history: HistoryInfo = field(default_factory=HistoryInfo)
     """The server's history store; ``history.state`` is ``degraded`` while it cannot keep up."""
+    replica: ReplicaInfo | None = None
+    """Set by replicated servers (``--coordination-url``); ``None`` for a server running alone."""
 
     @property
     def healthy(self) -> bool:
@@ -792,6 +881,7 @@ class CeleryStatus:
             message=msg.message or None,
             inspection=InspectionInfo.from_proto(msg.inspection),
             history=HistoryInfo.from_proto(msg.history),
+            replica=ReplicaInfo.from_proto(msg.replica) if msg.HasField("replica") else None,
         )
 
     def to_proto(self) -> pb.CeleryStatus:
@@ -812,6 +902,8 @@ class CeleryStatus:
         _copy_if_set(msg.queue_details, self.queue_details.to_proto())
         _copy_if_set(msg.inspection, self.inspection.to_proto())
         _copy_if_set(msg.history, self.history.to_proto())
+        if self.replica is not None:
+            msg.replica.CopyFrom(self.replica.to_proto())
         for host, stats in self.worker_stats.items():
             msg.worker_stats[host].CopyFrom(stats.to_proto())
         if self.observed_at is not None:
@@ -841,6 +933,7 @@ class CeleryStatus:
             "message": self.message,
             "inspection": self.inspection.to_dict(),
             "history": self.history.to_dict(),
+            "replica": None if self.replica is None else self.replica.to_dict(),
         }
 
     @classmethod
@@ -875,6 +968,7 @@ class CeleryStatus:
             message=_opt_str(data.get("message")),
             inspection=InspectionInfo.from_dict(_mapping(data.get("inspection"))),
             history=HistoryInfo.from_dict(_mapping(data.get("history"))),
+            replica=ReplicaInfo.from_dict(_mapping(data["replica"])) if data.get("replica") else None,
         )
 
     @classmethod

@@ -152,6 +152,17 @@ _DEFINITIONS: dict[str, dict[str, Any]] = {
             "interval": _OPT_NUMBER,
         },
     ),
+    "ReplicaInfo": _object(
+        "Which replica observed the snapshot and which one answered (replicated servers only).",
+        {
+            "observed_by": _STR,
+            "term": _COUNT,
+            "served_by": _STR,
+            "role": {"enum": ["leader", "follower", "degraded", None]},
+            "degraded": _BOOL,
+            "published_at": _OPT_NUMBER,
+        },
+    ),
     "CeleryStatus": _object(
         "GET /api/celery-status: every key is present in every response.",
         {
@@ -173,6 +184,7 @@ _DEFINITIONS: dict[str, dict[str, Any]] = {
             "message": _OPT_STR,
             "inspection": _ref("InspectionInfo"),
             "history": _ref("HistoryInfo"),
+            "replica": {"anyOf": [{"type": "null"}, _ref("ReplicaInfo")]},
         },
         # Added by the bridge when an arg filter could only see unmasked values.
         {"search_limited": _STR},

@@ -147,6 +147,15 @@ class Collector:
             broker.close_quietly(self._conn)
             self._conn = None
 
+    def adopt(self, status: pb.CeleryStatus) -> None:
+        """Know the workers of another collector's snapshot (a replica taking over from its leader).
+
+        The first round asks them at once instead of waiting for their heartbeats; one that is
+        gone costs that round its timeout, then is not asked again.
+        """
+        if status.enabled and status.worker_stats:
+            self.registry.on_round((), status.worker_stats.keys())
+
     def request_refresh(self) -> None:
         """Run a round soon (not before ``min_refresh_interval`` after the previous one)."""
         self._wake.set()
@@ -158,7 +167,9 @@ class Collector:
     # -- loop ------------------------------------------------------------------
     def _loop(self) -> None:
         # The event monitor's wake-up makes every worker send a heartbeat at once;
-        # waiting briefly for them turns the first round into a fast targeted one.
+        # waiting briefly for them turns the first round into a fast targeted one
+        # (no wait for heartbeats when adopt() already named the workers). The first round
+        # never runs before the monitor is connected (starting both at once was seen to block it).
         self._last_discovery = time.monotonic()
         if self._monitor.connected.wait(self.settings.inspect_timeout):
             deadline = time.monotonic() + 0.5

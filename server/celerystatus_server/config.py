@@ -113,6 +113,7 @@ GROUPS = {
     "grpc": "gRPC client certificates and redaction",
     "history": "history (samples of the cluster over time, see docs/history.md)",
     "alerts": "alerts (see docs/alerts.md)",
+    "replicas": "replicas (see docs/replicas.md)",
 }
 
 
@@ -173,6 +174,10 @@ Names = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_comma_list)]
 Retention = Annotated[float, BeforeValidator(_number), Field(gt=0, le=3650 * ONE_DAY, allow_inf_nan=False)]
 
 _APP = re.compile(r"^[A-Za-z_][\w.]*(:[A-Za-z_][\w.]*)?$")
+#: Coordination keys and replica names end up in Redis keys, PostgreSQL channel names and logs.
+_NAME = re.compile(r"^[A-Za-z0-9_.:@-]{1,48}$")
+MIN_LEASE_TTL = 0.5
+COORDINATION_SCHEMES = ("redis", "rediss", "postgresql", "postgres", "postgresql+psycopg")
 
 
 class Settings(BaseSettings):
@@ -238,6 +243,26 @@ class Settings(BaseSettings):
     )
     queues: Annotated[Names, Flag("--queue", "NAME")] = Field(
         (), description="also report the depth of this queue (besides those the workers consume)"
+    )
+
+    # -- replicas (see docs/replicas.md) --------------------------------------
+    coordination_url: Annotated[Text, Flag(metavar="URL", group="replicas")] = Field(
+        None,
+        description="run as one of several replicas: elect a leader and share its snapshots through this "
+        "Redis (redis://, rediss://) or PostgreSQL (postgresql://) store; off: one process collects alone",
+    )
+    coordination_ttl: Annotated[SecondsOrOff, Flag(metavar="SECONDS", group="replicas")] = Field(
+        0.0,
+        description="lease of the leader: a follower takes over this long after the leader stops renewing "
+        "(0: 2 x --refresh-interval)",
+    )
+    coordination_key: Annotated[str, Flag(metavar="NAME", group="replicas")] = Field(
+        "celery-status",
+        description="name of the replica set in the coordination store (Redis key prefix, PostgreSQL row and "
+        "channels); replicas with the same key share one collector",
+    )
+    replica_name: Annotated[Text, Flag(metavar="NAME", group="replicas")] = Field(
+        None, description="this replica's name in statuses and logs (default: host name and process id)"
     )
 
     # -- security (see docs/security.md) --------------------------------------
@@ -394,6 +419,11 @@ class Settings(BaseSettings):
             return None
         return self.alerts_state_file or os.path.join(self.resolved_data_dir(), "alerts-state.json")
 
+    @property
+    def lease_ttl(self) -> float:
+        """The leader's lease in seconds: ``coordination_ttl``, or two refresh intervals."""
+        return self.coordination_ttl or 2 * self.refresh_interval
+
     def with_(self, **changes: Any) -> Settings:
         return type(self)(**{**self.model_dump(), **changes})
 
@@ -417,6 +447,22 @@ class Settings(BaseSettings):
     def _app(cls, value: str | None) -> str | None:
         if value is not None and not _APP.match(value):
             raise ValueError("expected MODULE or MODULE:ATTR, e.g. proj.celery:app")
+        return value
+
+    @field_validator("coordination_key", "replica_name")
+    @classmethod
+    def _name(cls, value: str | None) -> str | None:
+        if value is not None and not _NAME.match(value):
+            raise ValueError("expected 1 to 48 letters, digits or _ . : @ -")
+        return value
+
+    @field_validator("coordination_url")
+    @classmethod
+    def _coordination_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            scheme = value.partition("://")[0].lower() if "://" in value else ""
+            if scheme not in COORDINATION_SCHEMES:
+                raise ValueError("expected a redis://, rediss:// or postgresql:// URL")
         return value
 
     @field_validator("cors_origins")
@@ -451,6 +497,9 @@ class Settings(BaseSettings):
             )
         if self.tls_client_ca and not self.tls_cert:
             raise ValueError("tls_client_ca needs tls_cert and tls_key: client certificates need TLS (--tls-cert)")
+        if 0 < self.coordination_ttl < MIN_LEASE_TTL:
+            # The lease is renewed three times per TTL; shorter means renewing faster than a store answers.
+            raise ValueError(f"{option('coordination_ttl')} must be 0 (automatic) or at least {MIN_LEASE_TTL:g} s")
         for rate, burst in (("rate_limit", "rate_burst"), ("fresh_rate_limit", "fresh_burst")):
             if getattr(self, rate) > 0 and getattr(self, burst) < 1:
                 raise ValueError(f"{option(burst)} must be >= 1 while {option(rate)} is not 0")
@@ -500,7 +549,7 @@ def _shown(field: str, value: Any) -> str:
     if field in _SECRET_FIELDS:
         return "(value hidden)"
     if isinstance(value, str):
-        text = mask_url(value) if field == "broker_url" else value
+        text = mask_url(value) if field in ("broker_url", "coordination_url") else value
         return repr(text if len(text) <= 80 else text[:77] + "...")
     return repr(value)
 

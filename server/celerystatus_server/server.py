@@ -24,6 +24,7 @@ from .alerts.notify import Notifier
 from .alerts.state import StateFile
 from .collector import Collector
 from .config import Settings, SettingsError, parse_address
+from .coordination import Leadership, Replica
 from .history import HistoryError, HistoryRecorder, HistoryStore, Retention, resolve_url
 from .history.reader import HistoryReader
 from .history.recorder import off_info
@@ -107,7 +108,15 @@ class StatusServer:
         #: Raises TokenError for unreadable or malformed credential files.
         self.policy = policy or policy_from_settings(settings)
         self.store = SnapshotStore()
-        self.collector = Collector(settings, self.store, app=app)
+        #: With --coordination-url the replica runs the collector when it leads; alone, the collector runs here.
+        self.replica: Replica | None = None
+        self.collector: Collector | None = None
+        if settings.coordination_url and settings.enabled:
+            self.replica = Replica(settings, self.store, app=app)
+        else:
+            self.collector = Collector(settings, self.store, app=app)
+        #: Jobs that must run once per deployment (history, alerts) check this: see coordination.Leadership.
+        self.leadership: Leadership = self.replica or Leadership()
         self.history: HistoryRecorder | None = None
         self.history_reader: HistoryReader | None = None
         url = resolve_url(settings.history_url, settings.data_dir) if settings.enabled else None
@@ -155,7 +164,7 @@ class StatusServer:
         server = grpc.aio.server(options=GRPC_OPTIONS, interceptors=[SecurityInterceptor(policy)])
         self.servicer = CeleryStatusServicer(
             self.store,
-            self.collector,
+            self.replica or self.collector,
             redactor=policy.redactor,
             anonymous_sees_args=policy.anonymous_sees_args,
             history=self.history_reader,
@@ -201,7 +210,7 @@ class StatusServer:
             raise
         await self.alerts.start()
         # The collector starts once both ports are bound, so a start-up failure leaves no thread behind.
-        self.collector.start()
+        (self.replica or self.collector).start()  # type: ignore[union-attr]
         if self.history is not None:
             self.history.start()
         # Health reflects this process only: a Celery outage is data, not a reason to
@@ -242,7 +251,7 @@ class StatusServer:
             await self._server.stop(grace)
             self._server = None
         await self.alerts.stop()
-        await asyncio.to_thread(self.collector.stop)
+        await asyncio.to_thread((self.replica or self.collector).stop)  # type: ignore[union-attr]
         if self.history is not None:
             await asyncio.to_thread(self.history.stop)
         if self.history_reader is not None:

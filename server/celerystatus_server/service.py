@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import grpc
 from google.protobuf import duration_pb2
@@ -24,7 +24,18 @@ from .snapshot import Snapshot, SnapshotStore
 
 if TYPE_CHECKING:
     from .alerts import AlertRunner
-    from .collector import Collector
+    from .config import Settings
+
+
+class Refresher(Protocol):
+    """Runs a fresh round on request: the collector, or a replica that asks its leader."""
+
+    settings: Settings
+
+    @property
+    def enabled(self) -> bool: ...
+
+    def request_refresh(self) -> None: ...
 
 DEFAULT_SEARCH_LIMIT = 1000
 MAX_SEARCH_LIMIT = 100_000
@@ -86,7 +97,7 @@ class CeleryStatusServicer(pb_grpc.CeleryStatusServiceServicer):
     def __init__(
         self,
         store: SnapshotStore,
-        collector: Collector | None = None,
+        collector: Refresher | None = None,
         *,
         redactor: Redactor | None = None,
         anonymous_sees_args: bool = False,

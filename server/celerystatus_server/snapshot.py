@@ -7,11 +7,15 @@ copy or lock anything to read it, and async readers can wait for the next one.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from celerystatus.v1 import celery_status_pb2 as pb
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +39,11 @@ class SnapshotStore:
         self._changed = threading.Condition(self._lock)
         self._latest = Snapshot(0, initial or pb.CeleryStatus(), time.monotonic())
         self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[Snapshot]]] = []
+        self._listeners: list[Callable[[Snapshot], None]] = []
+
+    def add_listener(self, listener: Callable[[Snapshot], None]) -> None:
+        """Call *listener* with every snapshot published from now on, in the publishing thread."""
+        self._listeners.append(listener)
 
     def latest(self) -> Snapshot:
         return self._latest
@@ -54,6 +63,11 @@ class SnapshotStore:
                 loop.call_soon_threadsafe(_resolve, future, snap)
             except RuntimeError:  # loop already closed: nobody is waiting any more
                 pass
+        for listener in self._listeners:
+            try:
+                listener(snap)
+            except Exception:
+                log.exception("snapshot listener failed")
         return snap
 
     async def wait_newer(self, version: int, timeout: float | None = None) -> Snapshot | None:

@@ -34,6 +34,8 @@ EXPECTED = {
     "QueueDepth",
     "QueueDetails",
     "RateLimited",
+    "ReplicaInfo",
+    "ReplicaRole",
     "RetryPolicy",
     "ScalingAction",
     "ScalingAdvice",

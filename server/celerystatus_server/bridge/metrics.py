@@ -139,6 +139,20 @@ class SnapshotCollector(Collector):
                 value=age + (time.monotonic() - snapshot.received_at),
             )
 
+        replica = data.get("replica")
+        if isinstance(replica, dict):
+            # Only replicated servers (--coordination-url) report these.
+            yield GaugeMetricFamily(
+                "celery_status_replica_leader",
+                "1 when the replica serving this bridge holds the lease and runs the collector.",
+                value=1.0 if replica.get("role") == "leader" else 0.0,
+            )
+            yield GaugeMetricFamily(
+                "celery_status_replica_degraded",
+                "1 when the replica cannot reach its coordination store and collects on its own.",
+                value=1.0 if replica.get("degraded") else 0.0,
+            )
+
         inspection = data.get("inspection") or {}
         rounds = _number(inspection.get("round"))
         if rounds is not None:
