@@ -24,6 +24,7 @@ from celerystatus.v1 import celery_status_pb2 as pb
 from . import assemble, broker
 from .config import Settings
 from .liveness import EventMonitor, WorkerRegistry
+from .logconfig import StateLog
 from .mailbox import Command, Mailbox, RoundReplies
 from .redact import mask_text, mask_url
 from .snapshot import SnapshotStore
@@ -99,6 +100,9 @@ class Collector:
         self._last_discovery = float("-inf")
         self._rounds = 0
         self._failures = 0
+        #: One warning when the broker becomes unreachable (and when the reason changes),
+        #: a reminder every minute, one line when it is back: not one per failed round.
+        self._outage = StateLog(log, "celery status rounds failing")
         self._round_thread: threading.Thread | None = None
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -416,6 +420,7 @@ class Collector:
         self._finish(status, started)
         self._last_good = status
         self.store.publish(status)
+        self._outage.clear("broker reachable again")
         return status
 
     def _publish_failure(self, error: str, started: float) -> pb.CeleryStatus:
@@ -426,7 +431,7 @@ class Collector:
         # The age of stale data keeps counting from when it was really observed.
         observed = self.store.latest().observed_monotonic if self._last_good is not None else None
         self.store.publish(status, observed_monotonic=observed)
-        log.warning("celery status round failed: %s", error)
+        self._outage.report(error)
         return status
 
     def _finish(self, status: pb.CeleryStatus, started: float) -> None:
