@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -41,6 +40,24 @@ def _add_http_security(p: argparse.ArgumentParser) -> None:
     g.add_argument("--max-streams", type=int, metavar="N", help="open streams/WebSockets in total (default 256)")
     g.add_argument("--max-streams-per-caller", dest="max_streams_per_principal", type=int, metavar="N",
                    help="open streams/WebSockets per caller (default 8)")
+    g.add_argument("--docs-public", action="store_const", const=True, default=None,
+                   help="/docs and /openapi.json without credentials even when tokens are configured "
+                        "(env CELERY_STATUS_DOCS_PUBLIC)")
+    c = p.add_argument_group("connection limits (see docs/security.md)")
+    c.add_argument("--http-max-connections", type=int, metavar="N",
+                   help="open HTTP connections in total (default 1000, and at most half the descriptors left "
+                        "after --fd-reserve; env CELERY_STATUS_HTTP_MAX_CONNECTIONS)")
+    c.add_argument("--http-max-connections-per-client", type=int, metavar="N",
+                   help="open HTTP connections per client address (default 64; "
+                        "env CELERY_STATUS_HTTP_MAX_CONNECTIONS_PER_CLIENT)")
+    c.add_argument("--http-header-timeout", type=float, metavar="SECONDS",
+                   help="time to send a complete request head (default 10; env CELERY_STATUS_HTTP_HEADER_TIMEOUT)")
+    c.add_argument("--http-keepalive-timeout", type=float, metavar="SECONDS",
+                   help="idle keep-alive connections are closed after this (default 5; "
+                        "env CELERY_STATUS_HTTP_KEEPALIVE_TIMEOUT)")
+    c.add_argument("--fd-reserve", type=int, metavar="N",
+                   help="descriptors kept free for broker connections and the process (default 256; "
+                        "env CELERY_STATUS_FD_RESERVE)")
     g.add_argument("--show-args", action="store_const", const=True, default=None,
                    help="without tokens, anonymous callers see task arguments (hidden by default; "
                         "env CELERY_STATUS_SHOW_ARGS); with tokens only admins do")
@@ -50,7 +67,8 @@ def _security_overrides(args: argparse.Namespace) -> dict[str, object]:
     names = (
         "tokens_file", "tls_cert", "tls_key", "allow_unauthenticated", "trust_forwarded_for", "metrics_public",
         "cors_origins", "rate_limit", "rate_burst", "fresh_rate_limit", "fresh_burst", "max_streams",
-        "max_streams_per_principal", "show_args",
+        "max_streams_per_principal", "show_args", "docs_public", "http_max_connections",
+        "http_max_connections_per_client", "http_header_timeout", "http_keepalive_timeout", "fd_reserve",
     )
     return {name: getattr(args, name, None) for name in names}
 
@@ -86,6 +104,12 @@ def _add_serve(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
                         "(repeatable; env CELERY_STATUS_ALLOW_ARG_PATTERNS=a,b)")
     g.add_argument("--allow-argsrepr", action="store_const", const=True, default=None,
                    help="viewers see Celery's argsrepr/kwargsrepr text (producers may mask it)")
+    g.add_argument("--grpc-max-connections", type=int, metavar="N",
+                   help="open gRPC connections in total (default 1000, same descriptor ceiling as HTTP; "
+                        "env CELERY_STATUS_GRPC_MAX_CONNECTIONS)")
+    g.add_argument("--grpc-handshake-timeout", type=float, metavar="SECONDS",
+                   help="time a new gRPC connection has to finish its handshake (default 10; "
+                        "env CELERY_STATUS_GRPC_HANDSHAKE_TIMEOUT)")
     p.set_defaults(func=_serve)
 
 
@@ -107,6 +131,8 @@ def _serve(args: argparse.Namespace) -> int:
             client_cert_roles=args.client_cert_roles,
             allow_arg_patterns=args.allow_arg_patterns,
             allow_argsrepr=args.allow_argsrepr,
+            grpc_max_connections=args.grpc_max_connections,
+            grpc_handshake_timeout=args.grpc_handshake_timeout,
             **_security_overrides(args),
         )
         server = StatusServer(settings)
@@ -252,7 +278,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="celery-status", description="Health and live status of a Celery cluster."
     )
     parser.add_argument("--log-level", default=os.environ.get("CELERY_STATUS_LOG_LEVEL", "WARNING"),
-                        help="logging level (default WARNING)")
+                        help="debug, info, warning, error (env CELERY_STATUS_LOG_LEVEL; default warning)")
+    parser.add_argument("--log-format", default=os.environ.get("CELERY_STATUS_LOG_FORMAT", "text"),
+                        help="text, or json: one JSON object per line with time, level, logger, message, fields "
+                             "(env CELERY_STATUS_LOG_FORMAT; default text)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
     _add_serve(subparsers)
@@ -279,10 +308,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _router(argparse.Namespace(router_args=argv[1:]))
     parser = build_parser()
     args = parser.parse_args(argv)
-    from .security import logs
+    from . import logconfig
 
-    logs.install()
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        logconfig.configure(args.log_level, args.log_format.strip().lower())
+    except ValueError as exc:
+        print(f"celery-status: --log-level/--log-format: {exc}", file=sys.stderr)
+        return 2
     try:
         return int(args.func(args))
     except KeyboardInterrupt:

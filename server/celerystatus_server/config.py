@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -122,6 +123,24 @@ class Settings:
     metrics_public: bool = False
     #: Exact origins allowed to call the JSON API from a browser.
     cors_origins: tuple[str, ...] = field(default_factory=tuple)
+    #: /docs and /openapi.json without credentials even when tokens are configured.
+    docs_public: bool = False
+
+    # -- connection limits (see docs/security.md, "Connections and descriptors") --
+    #: Open HTTP connections in total; never more than half the descriptors left after ``fd_reserve``.
+    http_max_connections: int = 1000
+    #: Open HTTP connections per client address (behind a proxy: the proxy's connections).
+    http_max_connections_per_client: int = 64
+    #: Seconds a client has to send a complete request head, from connecting or from the previous answer.
+    http_header_timeout: float = 10.0
+    #: Seconds an idle keep-alive HTTP connection is kept open.
+    http_keepalive_timeout: float = 5.0
+    #: Open gRPC connections in total (same ceiling from the descriptor limit as HTTP).
+    grpc_max_connections: int = 1000
+    #: Seconds a new gRPC connection has to finish its TLS/HTTP/2 handshake.
+    grpc_handshake_timeout: float = 10.0
+    #: Descriptors kept free for the collector's broker connections and the process itself.
+    fd_reserve: int = 256
 
     def __post_init__(self) -> None:
         if self.refresh_interval <= 0:
@@ -150,6 +169,15 @@ class Settings:
             raise SettingsError("stream limits must be >= 1")
         for origin in self.cors_origins:
             check_origin(origin)
+        for name in ("http_max_connections", "http_max_connections_per_client", "grpc_max_connections"):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"{name} must be >= 1")
+        if self.fd_reserve < 0:
+            raise SettingsError("fd_reserve must be >= 0")
+        for name in ("http_header_timeout", "http_keepalive_timeout", "grpc_handshake_timeout"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise SettingsError(f"{name} must be a finite number > 0, got {value!r}")
 
     @classmethod
     def from_env(
@@ -187,6 +215,14 @@ class Settings:
             "allow_argsrepr": "ALLOW_ARGSREPR",
             "metrics_public": "METRICS_PUBLIC",
             "cors_origins": "CORS_ORIGINS",
+            "docs_public": "DOCS_PUBLIC",
+            "http_max_connections": "HTTP_MAX_CONNECTIONS",
+            "http_max_connections_per_client": "HTTP_MAX_CONNECTIONS_PER_CLIENT",
+            "http_header_timeout": "HTTP_HEADER_TIMEOUT",
+            "http_keepalive_timeout": "HTTP_KEEPALIVE_TIMEOUT",
+            "grpc_max_connections": "GRPC_MAX_CONNECTIONS",
+            "grpc_handshake_timeout": "GRPC_HANDSHAKE_TIMEOUT",
+            "fd_reserve": "FD_RESERVE",
         }
         kinds = {f.name: f.type for f in fields(cls)}
         for attr, suffix in env_names.items():
