@@ -15,6 +15,17 @@ def _env_default(name: str) -> str | None:
     return os.environ.get(f"CELERY_STATUS_{name}")
 
 
+def _add_logging(p: argparse.ArgumentParser, *, sub: bool = False) -> None:
+    """``--log-level``/``--log-format`` before the command, or after ``serve``/``bridge`` too."""
+    level = argparse.SUPPRESS if sub else os.environ.get("CELERY_STATUS_LOG_LEVEL", "WARNING")
+    fmt = argparse.SUPPRESS if sub else os.environ.get("CELERY_STATUS_LOG_FORMAT", "text")
+    p.add_argument("--log-level", default=level,
+                   help="debug, info, warning, error (env CELERY_STATUS_LOG_LEVEL; default warning)")
+    p.add_argument("--log-format", default=fmt,
+                   help="text, or json: one JSON object per line with time, level, logger, message, fields "
+                        "(env CELERY_STATUS_LOG_FORMAT; default text)")
+
+
 def _add_http_security(p: argparse.ArgumentParser) -> None:
     """Flags shared by ``serve`` and ``bridge``: credentials, limits, HTTP exposure."""
     g = p.add_argument_group("security (see docs/security.md)")
@@ -94,6 +105,7 @@ def _add_serve(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--disabled", dest="enabled", action="store_const", const=False, default=None,
                    help="report Celery as disabled without touching a broker (env CELERY_STATUS_ENABLED=false)")
     _add_http_security(p)
+    _add_logging(p, sub=True)
     g = p.add_argument_group("gRPC client certificates and redaction")
     g.add_argument("--tls-client-ca", metavar="PEM",
                    help="require gRPC client certificates signed by this CA (env CELERY_STATUS_TLS_CLIENT_CA)")
@@ -114,10 +126,12 @@ def _add_serve(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from .descriptors import raise_nofile_limit
     from .security.exposure import check_exposure
     from .security.tokens import TokenError
     from .server import StatusServer
 
+    raise_nofile_limit()
     try:
         settings = Settings.from_env(
             broker_url=args.broker_url,
@@ -163,6 +177,7 @@ def _add_bridge(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     p.add_argument("--http-address", default=_env_default("HTTP_ADDRESS") or DEFAULT_HTTP_ADDRESS,
                    metavar="HOST:PORT", help="listen address (default 127.0.0.1:8080)")
     _add_http_security(p)
+    _add_logging(p, sub=True)
     g = p.add_argument_group("the bridge's own connection to the gRPC service")
     g.add_argument("--token", default=None,
                    help="bearer token for the service (env CELERY_STATUS_TOKEN; prefer the env, argv is visible)")
@@ -178,10 +193,13 @@ def _bridge(args: argparse.Namespace) -> int:
     from celerystatus._base import TLSConfig
 
     from .bridge import BridgeSecurity, run_bridge
+    from .descriptors import raise_nofile_limit
     from .security.exposure import check_exposure
     from .security.policy import policy_from_settings
     from .security.tokens import TokenError
+    from .server import http_limits
 
+    raise_nofile_limit()
     try:
         settings = Settings.from_env(http_address=args.http_address, **_security_overrides(args))
         policy = policy_from_settings(settings)
@@ -206,6 +224,7 @@ def _bridge(args: argparse.Namespace) -> int:
         policy=policy,
         trust_forwarded_for=settings.trust_forwarded_for,
         metrics_public=settings.metrics_public,
+        docs_public=settings.docs_public,
         cors_origins=settings.cors_origins,
         backend_token=args.token or _env_default("TOKEN") or None,
     )
@@ -218,6 +237,7 @@ def _bridge(args: argparse.Namespace) -> int:
             tls_key=settings.tls_key,
             backend_credentials=credentials,
             backend_channel_options=options,
+            limits=http_limits(settings),
         )
     )
 
@@ -277,11 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="celery-status", description="Health and live status of a Celery cluster."
     )
-    parser.add_argument("--log-level", default=os.environ.get("CELERY_STATUS_LOG_LEVEL", "WARNING"),
-                        help="debug, info, warning, error (env CELERY_STATUS_LOG_LEVEL; default warning)")
-    parser.add_argument("--log-format", default=os.environ.get("CELERY_STATUS_LOG_FORMAT", "text"),
-                        help="text, or json: one JSON object per line with time, level, logger, message, fields "
-                             "(env CELERY_STATUS_LOG_FORMAT; default text)")
+    _add_logging(parser)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
     _add_serve(subparsers)

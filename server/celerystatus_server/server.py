@@ -18,6 +18,7 @@ from celerystatus.v1 import celery_status_pb2_grpc as pb_grpc
 
 from .collector import Collector
 from .config import Settings, SettingsError, parse_address
+from .descriptors import connection_budget
 from .security import logs
 from .security.grpc_auth import SecurityInterceptor
 from .security.policy import SecurityPolicy, policy_from_settings
@@ -50,6 +51,27 @@ def _read(path: str, what: str) -> bytes:
         return Path(path).read_bytes()
     except OSError as exc:
         raise SettingsError(f"cannot read the {what} {path!r}: {exc.strerror}") from None
+
+
+def grpc_options(settings: Settings) -> list[tuple[str, Any]]:
+    """Server options: message size, streams, and the connection limits of docs/security.md."""
+    budget = connection_budget(settings.grpc_max_connections, settings.fd_reserve)
+    return [
+        *GRPC_OPTIONS,
+        ("grpc.max_allowed_incoming_connections", budget),
+        ("grpc.server_handshake_timeout_ms", int(settings.grpc_handshake_timeout * 1000)),
+    ]
+
+
+def http_limits(settings: Settings) -> Any:
+    from .bridge.connections import ConnectionLimits
+
+    return ConnectionLimits(
+        max_connections=connection_budget(settings.http_max_connections, settings.fd_reserve),
+        max_per_client=settings.http_max_connections_per_client,
+        header_timeout=settings.http_header_timeout,
+        keepalive_timeout=settings.http_keepalive_timeout,
+    )
 
 
 def server_credentials(settings: Settings) -> grpc.ServerCredentials | None:
@@ -90,7 +112,7 @@ class StatusServer:
         bridge_token = secrets.token_urlsafe(32) if settings.http_address else None
         policy = self.policy.with_internal_token(bridge_token, BRIDGE_PRINCIPAL) if bridge_token else self.policy
         credentials = server_credentials(settings)
-        server = grpc.aio.server(options=GRPC_OPTIONS, interceptors=[SecurityInterceptor(policy)])
+        server = grpc.aio.server(options=grpc_options(settings), interceptors=[SecurityInterceptor(policy)])
         self.servicer = CeleryStatusServicer(
             self.store,
             self.collector,
@@ -135,6 +157,7 @@ class StatusServer:
                 policy=self.policy,
                 trust_forwarded_for=settings.trust_forwarded_for,
                 metrics_public=settings.metrics_public,
+                docs_public=settings.docs_public,
                 cors_origins=settings.cors_origins,
                 backend_token=bridge_token,
             )
@@ -144,6 +167,7 @@ class StatusServer:
                 security=security,
                 tls_cert=settings.tls_cert,
                 tls_key=settings.tls_key,
+                limits=http_limits(settings),
             )
             await self.bridge.start()
             self.http_port = self.bridge.port

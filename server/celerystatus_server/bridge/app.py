@@ -17,7 +17,8 @@ from fastapi import Depends, FastAPI, Query, Request, WebSocket, WebSocketDiscon
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse, Response
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.websockets import WebSocketState
 
@@ -145,6 +146,10 @@ def create_app(
         summary="JSON, WebSocket and Prometheus views of a CeleryStatusService.",
         version="1",
         lifespan=lifespan,
+        # Served below, behind the same rule as /metrics.
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
     )
 
     @app.exception_handler(RequestValidationError)
@@ -326,6 +331,25 @@ def create_app(
         _: Annotated[None, Depends(metrics_caller)], state: Annotated[_State, Depends(bridge)]
     ) -> Response:
         return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    def docs_caller(request: Request) -> None:
+        # The API description names every endpoint and parameter: with
+        # credentials configured it is for callers who have them, unless the
+        # operator opens it (--docs-public).
+        if not security.docs_public:
+            admit(request, security)
+
+    @app.get("/openapi.json", include_in_schema=False)
+    async def openapi(_: Annotated[None, Depends(docs_caller)]) -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger(_: Annotated[None, Depends(docs_caller)]) -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} - docs")
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc(_: Annotated[None, Depends(docs_caller)]) -> HTMLResponse:
+        return get_redoc_html(openapi_url="/openapi.json", title=f"{app.title} - ReDoc")
 
     return app
 

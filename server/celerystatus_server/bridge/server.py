@@ -9,19 +9,40 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import signal
 import sys
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import grpc
 import uvicorn
+from uvicorn.protocols.websockets.auto import AutoWebSocketsProtocol
 
 from ..config import DEFAULT_HTTP_ADDRESS, SettingsError, parse_address
 from ..security import logs
 from .app import create_app
 from .backend import Timeouts
+from .connections import ConnectionGuard, ConnectionLimits, guarded_protocol, listening_socket
 from .security import MAX_WS_MESSAGE, BridgeSecurity
+
+
+def _denial_aware(base: type[Any]) -> type[Any]:
+    """uvicorn's WebSocket protocol, minus a false ERROR on every refused handshake.
+
+    A handshake refused with an HTTP answer (``websocket.http.response.*``:
+    our 401/429) is complete as far as the client is concerned, but uvicorn's
+    sans-io protocol still logs "ASGI callable returned without completing
+    handshake" at ERROR for it: 1,000 refused clients made 1,000 error lines.
+    """
+
+    class DenialAwareWebSocketProtocol(base):  # type: ignore[misc]
+        async def send(self, message: Any) -> None:
+            await super().send(message)
+            if message.get("type") == "websocket.http.response.body" and not message.get("more_body", False):
+                self.handshake_complete = True
+
+    return DenialAwareWebSocketProtocol
 
 
 class _EmbeddedServer(uvicorn.Server):
@@ -46,8 +67,11 @@ class BridgeServer:
         tls_key: str | None = None,
         backend_credentials: grpc.ChannelCredentials | None = None,
         backend_channel_options: tuple[tuple[str, Any], ...] = (),
+        limits: ConnectionLimits | None = None,
     ) -> None:
         self.target = target
+        self.limits = limits or ConnectionLimits()
+        self.guard = ConnectionGuard(self.limits)
         self.host, self.port = parse_address("http address", http_address)
         self.tls = bool(tls_cert)
         self._app = create_app(
@@ -75,6 +99,12 @@ class BridgeServer:
             # only bounds how long a stuck connection may delay a stop.
             timeout_graceful_shutdown=3,
             ws_ping_interval=20,
+            ws=_denial_aware(cast(type[Any], AutoWebSocketsProtocol)) if AutoWebSocketsProtocol else "none",
+            # uvicorn takes whole seconds here.
+            timeout_keep_alive=max(1, math.ceil(self.limits.keepalive_timeout)),
+            # The process's own handlers (celerystatus_server.logconfig) format, mask
+            # and fold uvicorn's records like everyone else's.
+            log_config=None,
         )
         self._server = _EmbeddedServer(config)
         self._main_loop: asyncio.Task[None] | None = None
@@ -89,12 +119,19 @@ class BridgeServer:
         config = self._server.config
         if not config.loaded:
             config.load()
+            config.http_protocol_class = guarded_protocol(config.http_protocol_class, self.guard)
         # What uvicorn's serve() does before startup(); serve() itself would
         # run its own main loop and turn failures into a process exit.
         self._server.lifespan = config.lifespan_class(config)
+        # Our own listening socket, so connections are admitted at accept() (see connections.py).
         try:
-            await self._server.startup()
+            sock = listening_socket(self.host, self.port, self.guard)
+        except OSError as exc:
+            raise OSError(f"cannot bind the HTTP address {self.host}:{self.port}: {exc.strerror or exc}") from exc
+        try:
+            await self._server.startup(sockets=[sock])
         except SystemExit as exc:
+            sock.close()
             # uvicorn reports bind and lifespan failures by exiting; inside a
             # shared process that must become an ordinary error.
             raise OSError(f"cannot start the bridge on {self.host}:{self.port}") from exc
