@@ -29,6 +29,7 @@ from .mailbox import Command, Mailbox, RoundReplies
 from .redact import mask_text, mask_url
 from .snapshot import SnapshotStore
 from .worker_extension import COMMAND as EXTENSION_COMMAND
+from .worker_extension import STATS_MARKER as EXTENSION_MARKER
 
 log = logging.getLogger(__name__)
 
@@ -294,13 +295,12 @@ class Collector:
             # Ask everybody and wait the whole timeout: finds workers that send no events.
             everyone = [Command(m, _args(m)) for m in STOCK + STATIC]
             return everyone
+        # A worker is sent the extension's command only once its stock stats
+        # carried the extension's marker: a stock worker logs an ERROR with a
+        # traceback for every unknown command it receives.
         extension, stock = [], []
         for host in targets:
-            known = self._extension_state(host)
-            if known is not False:
-                extension.append(host)
-            if known is not True:
-                stock.append(host)
+            (extension if self._extension_state(host) else stock).append(host)
         need_static = [h for h in targets if not self._static_fresh(h)]
         commands: list[Command] = []
         ext_static = tuple(h for h in extension if h in need_static)
@@ -357,10 +357,13 @@ class Collector:
                 data: Mapping[str, Any] = ext
                 extension = True
             else:
-                if isinstance(ext, dict) and "error" in ext:
-                    self._extension[host] = (False, restarts)
                 data = {m: got.get(m, {}).get(host) for m in STOCK + STATIC}
                 extension = False
+                stock_stats = data.get("stats")
+                if isinstance(ext, dict) and "error" in ext:
+                    self._extension[host] = (False, restarts)
+                elif isinstance(stock_stats, dict):
+                    self._extension[host] = (EXTENSION_MARKER in stock_stats, restarts)
             stats = data.get("stats")
             if not isinstance(stats, dict):
                 continue  # no usable answer from this worker in this round
