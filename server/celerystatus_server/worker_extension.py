@@ -25,7 +25,7 @@ VERSION = 1
 STATS_MARKER = "celery_status_extension"
 
 
-class _Marker(bootsteps.StartStopStep):
+class _Marker(bootsteps.StartStopStep):  # type: ignore[misc]  # Celery is untyped
     """Adds ``{STATS_MARKER: VERSION}`` to the worker's ``stats`` (bootstep ``info``)."""
 
     label = "celery-status extension marker"
@@ -34,13 +34,15 @@ class _Marker(bootsteps.StartStopStep):
         return {STATS_MARKER: VERSION}
 
 
-@signals.worker_init.connect(weak=False)
 def _add_marker(sender: Any = None, **kwargs: Any) -> None:
     # -I modules are imported before worker_init, which comes before the
     # worker builds its blueprint from app.steps.
     app = getattr(sender, "app", None)
     if app is not None:
         app.steps["worker"].add(_Marker)
+
+
+signals.worker_init.connect(_add_marker, weak=False)
 
 
 def _info(request: Any) -> dict[str, Any]:
