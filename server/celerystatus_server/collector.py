@@ -23,7 +23,7 @@ from celerystatus.v1 import celery_status_pb2 as pb
 
 from . import assemble, broker
 from .config import Settings
-from .liveness import EventMonitor, WorkerRegistry
+from .liveness import DEFAULT_HEARTBEAT_FREQ, EventMonitor, WorkerRegistry
 from .logconfig import StateLog
 from .mailbox import Command, Mailbox, RoundReplies
 from .redact import mask_text, mask_url
@@ -104,6 +104,11 @@ class Collector:
         #: One warning when the broker becomes unreachable (and when the reason changes),
         #: a reminder every minute, one line when it is back: not one per failed round.
         self._outage = StateLog(log, "celery status rounds failing")
+        #: Workers known when the current (or last) outage began, and until when
+        #: they are carried over after it; see _carry_over.
+        self._failing = False
+        self._before_outage: dict[str, assemble.WorkerReport] = {}
+        self._recovery_deadline: float | None = None
         self._round_thread: threading.Thread | None = None
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -298,7 +303,8 @@ class Collector:
         # A worker is sent the extension's command only once its stock stats
         # carried the extension's marker: a stock worker logs an ERROR with a
         # traceback for every unknown command it receives.
-        extension, stock = [], []
+        extension: list[str] = []
+        stock: list[str] = []
         for host in targets:
             (extension if self._extension_state(host) else stock).append(host)
         need_static = [h for h in targets if not self._static_fresh(h)]
@@ -396,11 +402,13 @@ class Collector:
         if result.discovery:
             self._last_discovery = started
         reports = self._reports_from(result.replies)
+        answered = set(reports)
         self.registry.on_round(result.asked, reports)
         for host, previous in self._reports.items():
             if host not in reports and host in result.asked and self.registry.in_grace(host):
                 reports[host] = previous
-        self._reports = reports
+        self._reports = dict(reports)
+        carried = self._carry_over(reports, answered, started)
         sightings = {h: s for h in reports if (s := self.registry.sighting(h)) is not None}
         status = assemble.build_status(
             reports.values(),
@@ -420,15 +428,57 @@ class Collector:
             if methods == {True}
             else pb.INSPECTION_METHOD_STOCK
         )
+        if carried:
+            status.stale = True
+            status.message = (
+                f"broker reachable again; {len(carried)} worker(s) from before the outage not heard from yet "
+                "(their last known data is shown): "
+                + ", ".join(sorted(carried))
+            )
         self._finish(status, started)
         self._last_good = status
         self.store.publish(status)
         self._outage.clear("broker reachable again")
         return status
 
+    def _carry_over(
+        self, reports: dict[str, assemble.WorkerReport], answered: set[str], started: float
+    ) -> list[str]:
+        """After an outage, keep the workers known before it until they have had time to be heard.
+
+        Workers reconnect on their own schedule after a broker restart (seconds,
+        with Celery's retry backoff), and the first rounds after it would report
+        ``connected: true, workers: 0`` while every worker is alive: a router or
+        an alert would act on it. So the last known workers stay in the snapshot,
+        which is marked stale, until each answers again or as long as a live
+        worker can stay silent (``heartbeat_misses`` heartbeats) has passed since
+        the broker came back. A worker that really died then drops out as usual.
+        """
+        if self._failing:
+            self._failing = False
+            self._recovery_deadline = started + self.settings.heartbeat_misses * DEFAULT_HEARTBEAT_FREQ
+            # Ask everybody next round: also finds workers that send no events.
+            self._last_discovery = float("-inf")
+        if self._recovery_deadline is None:
+            return []
+        unheard = [h for h in self._before_outage if h not in answered]
+        if not unheard or started >= self._recovery_deadline:
+            self._recovery_deadline = None
+            self._before_outage = {}
+            return []
+        for host in unheard:
+            reports.setdefault(host, self._before_outage[host])
+        return unheard
+
     def _publish_failure(self, error: str, started: float) -> pb.CeleryStatus:
         self._rounds += 1
         self._failures += 1
+        if not self._failing:
+            self._failing = True
+            # An outage during the recovery from another keeps the workers still owed.
+            carried = self._before_outage if self._recovery_deadline is not None else {}
+            self._before_outage = {**carried, **self._reports}
+            self._recovery_deadline = None
         status = assemble.failed_status(self._last_good, broker_url=self.broker_url, error=error)
         self._finish(status, started)
         # The age of stale data keeps counting from when it was really observed.
