@@ -133,3 +133,25 @@ def test_one_client_address_cannot_take_every_connection(tmp_path: Path, redis_u
 def test_descriptor_limit_is_raised_to_the_hard_limit(tmp_path: Path, redis_url: str) -> None:
     with ServeProcess(redis_url, tmp_path / "serve.log", nofile=(256, 4096)) as server:
         assert server.soft_nofile() == 4096
+
+
+def test_websockets_outlive_the_header_timeout(tmp_path: Path, redis_url: str) -> None:
+    """A WebSocket is never an idle HTTP connection, however long it lasts."""
+    import asyncio
+
+    import websockets
+
+    args = ["--refresh-interval", "0.3", "--http-header-timeout", "1"]
+
+    async def listen(url: str) -> int:
+        received = 0
+        async with websockets.connect(url, open_timeout=10) as ws:
+            # 12 snapshots at one per 0.3 s: several header timeouts long.
+            while received < 12:
+                await asyncio.wait_for(ws.recv(), 10)
+                received += 1
+        return received
+
+    with ServeProcess(redis_url, tmp_path / "serve.log", args=args) as server:
+        url = f"ws://127.0.0.1:{server.http_port}/ws/celery-status"
+        assert asyncio.run(listen(url)) == 12

@@ -76,13 +76,15 @@ PENDING_EXPIRY = 70.0
 
 
 class _Connection:
-    __slots__ = ("client", "open", "timer", "transport")
+    __slots__ = ("client", "open", "timer", "transport", "upgraded")
 
     def __init__(self, transport: asyncio.BaseTransport, client: str) -> None:
         self.transport = transport
         self.client = client
         self.timer: asyncio.TimerHandle | None = None
         self.open = True
+        #: Now a WebSocket: never idle in the HTTP sense again.
+        self.upgraded = False
 
 
 class ConnectionGuard:
@@ -183,7 +185,7 @@ class ConnectionGuard:
 
     def idle(self, conn: _Connection) -> None:
         """Waiting for a request head; closed if it is not complete within ``header_timeout``."""
-        if not conn.open or conn in self._idle:
+        if not conn.open or conn.upgraded or conn in self._idle:
             return  # already idle: a trickle of bytes must not restart the clock
         self._idle[conn] = None
         self._idle_per_client.setdefault(conn.client, OrderedDict())[conn] = None
@@ -299,6 +301,7 @@ def guarded_protocol(base: type[Any], guard: ConnectionGuard) -> type[Any]:
         def handle_websocket_upgrade(self, event: Any) -> None:
             conn = self._guard_conn
             if conn is not None:
+                conn.upgraded = True
                 guard.busy(conn)
             super().handle_websocket_upgrade(event)
             if conn is None:
