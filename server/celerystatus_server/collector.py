@@ -34,6 +34,8 @@ from .worker_extension import STATS_MARKER as EXTENSION_MARKER
 log = logging.getLogger(__name__)
 
 STOCK = ("stats", "active", "scheduled", "reserved")
+#: Longest pause between a Celery worker's broker reconnection attempts (kombu's interval_max).
+MAX_RECONNECT_BACKOFF = 30.0
 STATIC = ("registered", "active_queues")
 
 
@@ -107,6 +109,7 @@ class Collector:
         #: Workers known when the current (or last) outage began, and until when
         #: they are carried over after it; see _carry_over.
         self._failing = False
+        self._outage_began = 0.0
         self._before_outage: dict[str, assemble.WorkerReport] = {}
         self._recovery_deadline: float | None = None
         self._round_thread: threading.Thread | None = None
@@ -452,11 +455,16 @@ class Collector:
         an alert would act on it. So the last known workers stay in the snapshot,
         which is marked stale, until each answers again or as long as a live
         worker can stay silent (``heartbeat_misses`` heartbeats) has passed since
-        the broker came back. A worker that really died then drops out as usual.
+        the broker came back, plus the outage's length up to 30 s (workers retry
+        with backoff). A worker that really died then drops out as usual.
         """
         if self._failing:
             self._failing = False
-            self._recovery_deadline = started + self.settings.heartbeat_misses * DEFAULT_HEARTBEAT_FREQ
+            # Celery workers retry their broker connection with a growing backoff
+            # (kombu: 2 s more per attempt, at most 30 s), so the longer the outage,
+            # the longer a live worker may take to come back after it.
+            outage = min(started - self._outage_began, MAX_RECONNECT_BACKOFF)
+            self._recovery_deadline = started + outage + self.settings.heartbeat_misses * DEFAULT_HEARTBEAT_FREQ
             # Ask everybody next round: also finds workers that send no events.
             self._last_discovery = float("-inf")
         if self._recovery_deadline is None:
@@ -475,6 +483,7 @@ class Collector:
         self._failures += 1
         if not self._failing:
             self._failing = True
+            self._outage_began = started
             # An outage during the recovery from another keeps the workers still owed.
             carried = self._before_outage if self._recovery_deadline is not None else {}
             self._before_outage = {**carried, **self._reports}
