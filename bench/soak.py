@@ -59,6 +59,8 @@ class Counters:
 
     def error(self, kind: str, exc: BaseException) -> None:
         key = f"{kind}: {type(exc).__name__}"
+        if isinstance(exc, httpx.HTTPStatusError):
+            key += f" {exc.response.status_code} {exc.response.text[:120]}"
         self.errors[key] = self.errors.get(key, 0) + 1
 
 
@@ -161,6 +163,20 @@ class Workers:
         if wait:
             worker.wait_ready(self.control)
 
+    async def feed(self, stop: asyncio.Event) -> None:
+        """Short jobs all along, so there are always active tasks and a worker's warm shutdown ends soon."""
+        index = 0
+        while not stop.is_set():
+            index += 1
+            try:
+                await asyncio.to_thread(
+                    self.control.send_task, "tasks.evaluate_code", args=[f"soak-{index}"],
+                    kwargs={"duration": 3.0}, retry=False,
+                )
+            except Exception:  # the broker is down for a moment mid-run
+                pass
+            await asyncio.sleep(1.0)
+
     async def supervise(self, stop: asyncio.Event, counters: Counters) -> None:
         while not stop.is_set():
             for name, worker in list(self.workers.items()):
@@ -195,6 +211,7 @@ async def soak(
         *(asyncio.create_task(grpc_stream(target, stop, counters)) for _ in range(args.grpc_streams)),
         asyncio.create_task(grpc_calls(target, stop, counters)),
         asyncio.create_task(workers.supervise(stop, counters)),
+        asyncio.create_task(workers.feed(stop)),
     ]
     samples: list[dict[str, Any]] = []
     started = time.monotonic()
@@ -260,8 +277,6 @@ def main() -> int:
         stack.callback(workers.close)
         workers.start("soak1")
         workers.start("soak2")
-        for index in range(2):
-            workers.control.send_task("tasks.evaluate_code", args=[f"soak-{index}"], kwargs={"duration": 3600})
         for index in range(4):
             workers.control.send_task("tasks.evaluate_code", args=[f"soak-later-{index}"], countdown=3600)
         server = ServeProcess(broker, logs / "server.log", args=[
