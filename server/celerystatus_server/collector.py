@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from kombu import Connection
+from kombu.connection import Connection
 
 from celerystatus.v1 import celery_status_pb2 as pb
 
@@ -224,7 +224,8 @@ class Collector:
             self._conn = conn
             return True
         try:
-            conn.default_channel.client.ping()
+            channel: Any = conn.default_channel  # kombu's Redis channel: .client is its redis-py client
+            channel.client.ping()
         except self._errors + broker.broker_errors(conn) as exc:
             self._conn = None
             broker.close_quietly(conn)
@@ -337,6 +338,7 @@ class Collector:
 
     def _queue_names(self, replies: RoundReplies) -> set[str]:
         names = set(self.settings.queues)
+        assert self.app is not None  # rounds run only when enabled
         conf = self.app.conf
         if conf.task_default_queue:
             names.add(conf.task_default_queue)
@@ -355,7 +357,7 @@ class Collector:
     def _reports_from(self, replies: RoundReplies) -> dict[str, assemble.WorkerReport]:
         got = replies.replies
         reports: dict[str, assemble.WorkerReport] = {}
-        hosts = set()
+        hosts: set[str] = set()
         for key in got:
             hosts.update(got[key])
         for host in hosts:

@@ -85,7 +85,7 @@ def _reserved(state: Any) -> list[dict[str, Any]]:
     return [_info(request) for request in waiting]
 
 
-@control.inspect_command(name=COMMAND)
+@control.inspect_command(name=COMMAND)  # type: ignore[untyped-decorator]  # Celery is untyped
 def celery_status_snapshot(state: Any, **kwargs: Any) -> dict[str, Any]:
     """Everything celery-status needs from this worker, in one reply."""
     reply: dict[str, Any] = {
