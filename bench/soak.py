@@ -191,6 +191,21 @@ class Workers:
         self.control.close()
 
 
+def descriptor_kinds(pid: int) -> dict[str, int]:
+    """Open descriptors by kind (socket, eventpoll, file...), to tell what grows."""
+    kinds: dict[str, int] = {}
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        kind = target.split(":[", 1)[0] if ":[" in target else f"file {target}"
+        kind = "file (log, /dev/null)" if kind.endswith((".log", "/dev/null")) else kind
+        kind = "eventpoll" if "eventpoll" in target else kind
+        kinds[kind] = kinds.get(kind, 0) + 1
+    return kinds
+
+
 def load_average() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
@@ -219,7 +234,7 @@ async def soak(
     restarted = False
     while (elapsed := time.monotonic() - started) < args.duration:
         samples.append({"t": round(elapsed, 1), "rss_mb": round(server.rss_bytes() / 2**20, 1),
-                        "fds": server.open_descriptors()})
+                        "fds": server.open_descriptors(), "fd_kinds": descriptor_kinds(server.pid)})
         if not restarted and elapsed >= restart_at:
             restarted = True
             print(f"[{elapsed:.0f}s] stopping the broker for {args.outage:g}s", flush=True)
@@ -286,7 +301,7 @@ def main() -> int:
         server.start()
         stack.callback(server.stop)
         load_start = load_average()
-        print(f"logs in {logs}; load average at start {load_start}", flush=True)
+        print(f"logs in {logs}; server pid {server.pid}; load average at start {load_start}", flush=True)
         result = asyncio.run(soak(server, redis, workers, args))
         result["load_average"] = {"start": load_start, "end": result.pop("load_average_end")}
         result["server_log_bytes"] = (logs / "server.log").stat().st_size

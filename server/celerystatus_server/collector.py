@@ -23,6 +23,7 @@ from celerystatus.v1 import celery_status_pb2 as pb
 
 from . import assemble, broker
 from .config import Settings
+from .descriptors import stop_libuuid_descriptor_leak
 from .liveness import DEFAULT_HEARTBEAT_FREQ, EventMonitor, WorkerRegistry
 from .logconfig import StateLog
 from .mailbox import Command, Mailbox, RoundReplies
@@ -88,6 +89,8 @@ class Collector:
             )
             self.app = None
             return
+        # One thread per round: see stop_libuuid_descriptor_leak.
+        stop_libuuid_descriptor_leak()
         self.app = app if app is not None else load_app(settings)
         self.mailbox = Mailbox(self.app)
         self.registry = WorkerRegistry(settings.heartbeat_misses)

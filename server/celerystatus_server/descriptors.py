@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import logging
 import resource
+import threading
+import uuid
 
-__all__ = ["connection_budget", "nofile_limit", "raise_nofile_limit"]
+__all__ = ["connection_budget", "nofile_limit", "raise_nofile_limit", "stop_libuuid_descriptor_leak"]
 
 log = logging.getLogger(__name__)
 
@@ -42,3 +44,25 @@ def connection_budget(requested: int, reserve: int, limit: int | None = None) ->
     limit = nofile_limit() if limit is None else limit
     ceiling = max(MIN_CONNECTIONS, (limit - reserve) // 2)
     return max(1, min(requested, ceiling))
+
+
+_uuid_lock = threading.Lock()
+
+
+def stop_libuuid_descriptor_leak() -> None:
+    """Make ``uuid.uuid1()`` stop leaking a descriptor in every thread that calls it.
+
+    libuuid's ``uuid_generate_time_safe`` keeps a per-thread descriptor on
+    ``/var/lib/libuuid/clock.txt`` and never closes it when the thread exits.
+    The collector runs each inspection round in a fresh thread (a round stuck
+    on a frozen broker is abandoned, not joined), and kombu's Redis transport
+    takes a redis-py lock, whose token is a ``uuid1()``, every few rounds: the
+    soak (bench/soak.py) saw one descriptor more every 15 s or so, for ever.
+    Python's own ``uuid1`` implementation (time, random clock sequence, the
+    node learned once here) needs no descriptor; this switches to it.
+    """
+    with _uuid_lock:
+        if getattr(uuid, "_generate_time_safe", None) is None:
+            return
+        uuid.getnode()  # learned once, while libuuid is still used
+        uuid._generate_time_safe = None  # type: ignore[attr-defined]

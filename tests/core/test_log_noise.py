@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import logging
+import os
+import threading
+import uuid
 
 import pytest
 
 from celerystatus.v1 import celery_status_pb2 as pb
 from celerystatus_server.collector import Collector
 from celerystatus_server.config import Settings
+from celerystatus_server.descriptors import stop_libuuid_descriptor_leak
 from celerystatus_server.snapshot import SnapshotStore
 from tests.support.waiting import wait_for
 from tests.support.workers import WorkerFactory
@@ -41,3 +45,32 @@ def test_stock_workers_are_never_sent_the_extension_command(
         # Before: "pidbox command error: KeyError('celery_status_snapshot')" with a traceback.
         log = worker.log_path.read_text(errors="replace")
         assert "celery_status_snapshot" not in log and "Traceback" not in log, log[-2000:]
+
+
+def _clock_descriptors() -> int:
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            count += "libuuid" in os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            pass
+    return count
+
+
+def test_threads_making_uuid1_do_not_leak_descriptors() -> None:
+    """Found by bench/soak.py: one descriptor more every 15 s or so, for ever.
+
+    Each inspection round runs in its own thread; when a round waits on empty
+    polls, kombu's Redis transport takes a redis-py lock whose token is a
+    ``uuid1()``, and libuuid keeps a descriptor on its clock file open for
+    every thread that ever made one. The collector switches uuid1 to Python's
+    own implementation when it starts.
+    """
+    stop_libuuid_descriptor_leak()
+    before = _clock_descriptors()
+    for _ in range(20):
+        thread = threading.Thread(target=uuid.uuid1)
+        thread.start()
+        thread.join()
+    assert _clock_descriptors() <= before
+    assert uuid.uuid1().version == 1
