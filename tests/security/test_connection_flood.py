@@ -34,13 +34,13 @@ SERVE_ARGS = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def _enough_descriptors_for_the_attacker() -> None:
+def _attacker_descriptors(needed: int) -> None:
+    """The test process plays the attacker: it needs a descriptor per connection it holds."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < 8000 <= hard:
+    if soft < needed <= hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    if resource.getrlimit(resource.RLIMIT_NOFILE)[0] < 8000:
-        pytest.fail("the test process needs 8,000 descriptors to play the attacker")
+    if resource.getrlimit(resource.RLIMIT_NOFILE)[0] < needed:
+        pytest.fail(f"the test process needs {needed} descriptors to play the attacker (hard limit {hard})")
 
 
 def _probe(server: ServeProcess, http: httpx.Client, channel: grpc.Channel) -> None:
@@ -54,6 +54,7 @@ def _probe(server: ServeProcess, http: httpx.Client, channel: grpc.Channel) -> N
 
 
 def _flood_and_probe(tmp_path: Path, redis_url: str, idle: int, slow: int, probes: int = 10) -> ServeProcess:
+    _attacker_descriptors(idle + slow + 500)
     server = ServeProcess(redis_url, tmp_path / "serve.log", args=SERVE_ARGS, nofile=LOWERED)
     with server, Flood(server.http_port) as flood:
         with httpx.Client(base_url=server.http_url, timeout=10) as http:
@@ -101,6 +102,7 @@ def test_idle_flood_on_the_grpc_port_is_bounded(tmp_path: Path, redis_url: str) 
     retry UNAVAILABLE); the process itself, HTTP and the collector are unharmed.
     """
     args = [*SERVE_ARGS, "--grpc-handshake-timeout", "2"]
+    _attacker_descriptors(1600)
     server = ServeProcess(redis_url, tmp_path / "serve.log", args=args, nofile=LOWERED)
     with server, Flood(server.grpc_port) as flood:
         flood.idle(1100, attacker_addresses(100))
