@@ -105,11 +105,17 @@ def test_idle_flood_on_the_grpc_port_is_bounded(tmp_path: Path, redis_url: str) 
     _attacker_descriptors(1600)
     server = ServeProcess(redis_url, tmp_path / "serve.log", args=args, nofile=LOWERED)
     with server, Flood(server.grpc_port) as flood:
+        # The in-process bridge holds its gRPC connection from before the flood;
+        # one that had to reconnect would wait like any new gRPC client.
+        with httpx.Client(base_url=server.http_url, timeout=10) as http:
+            wait_for(lambda: http.get("/api/celery-status").json()["connected"], timeout=30,
+                     message="collector never connected")
         flood.idle(1100, attacker_addresses(100))
         assert server.open_descriptors() < LOWERED[0] - 100
         with httpx.Client(base_url=server.http_url, timeout=10) as http:
             assert http.get("/livez").status_code == 200
-            assert http.get("/api/celery-status").json()["connected"] is True
+            status = http.get("/api/celery-status")
+            assert status.status_code == 200 and status.json()["connected"] is True, status.text
 
         def get_status() -> bool:
             with grpc.insecure_channel(server.grpc_target) as channel:
