@@ -2,6 +2,11 @@
 
 ``main(argv)`` is the whole CLI, so another entry point can mount it as a
 sub-command (``celery-status router ...``) by passing the remaining arguments.
+
+Exit codes: 0 done; 1 a job could not be moved (drain) or routed; 2 bad input
+(usage, an invalid queue name) or, for drain, Celery never became healthy;
+3 the legacy queue (Redis or PostgreSQL) cannot be reached. Failures are one
+line on stderr, never a traceback.
 """
 
 from __future__ import annotations
@@ -16,15 +21,23 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import psycopg
+import redis
+
 from .breaker import BreakerConfig, BreakerState
-from .errors import RoutingError
+from .errors import LegacyQueueError, RoutingError
 from .jobs import Job
 from .legacy import LegacyConsumer, LegacyQueue, PostgresLegacyQueue, RedisLegacyQueue
 from .policy import HealthPolicy
 from .producer import CeleryProducer
 from .router import QueueRouter
 
-__all__ = ["build_parser", "main"]
+__all__ = ["EXIT_UNREACHABLE", "build_parser", "main"]
+
+REDIS_DEFAULT_QUEUE = "legacy-jobs"
+POSTGRES_DEFAULT_TABLE = "legacy_jobs"
+#: The legacy queue's Redis or PostgreSQL cannot be reached.
+EXIT_UNREACHABLE = 3
 
 
 def _handler(spec: str) -> Callable[[Job], object]:
@@ -47,15 +60,32 @@ def _queue_args(parser: argparse.ArgumentParser) -> None:
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--redis", metavar="URL", help="Redis legacy queue, e.g. redis://127.0.0.1:6379/2")
     where.add_argument("--postgres", metavar="DSN", help="PostgreSQL legacy queue, e.g. postgresql://host/db")
-    parser.add_argument("--queue", default="legacy-jobs", help="key prefix (Redis) or table name (PostgreSQL)")
+    parser.add_argument("--queue", help=f"key prefix (Redis; default {REDIS_DEFAULT_QUEUE}) "
+                                        f"or table name (PostgreSQL; default {POSTGRES_DEFAULT_TABLE})")
     parser.add_argument("--lease", type=float, default=30.0, help="seconds a claim lasts before recovery")
     parser.add_argument("--max-attempts", type=int, default=5, help="claims before a job is dead-lettered")
 
 
+class Unreachable(Exception):
+    """The legacy queue's server cannot be reached (exit 3)."""
+
+
 def _open_queue(args: argparse.Namespace) -> LegacyQueue:
+    """The queue, checked to be reachable; ValueError for bad settings, :class:`Unreachable` otherwise."""
     if args.redis:
-        return RedisLegacyQueue.from_url(args.redis, args.queue, lease=args.lease, max_attempts=args.max_attempts)
-    return PostgresLegacyQueue(args.postgres, args.queue, lease=args.lease, max_attempts=args.max_attempts)
+        name = args.queue or REDIS_DEFAULT_QUEUE
+        redis_queue = RedisLegacyQueue.from_url(args.redis, name, lease=args.lease, max_attempts=args.max_attempts)
+        try:
+            redis_queue.client.ping()
+        except redis.RedisError as exc:
+            redis_queue.close()
+            raise Unreachable(f"cannot reach the legacy queue's Redis: {exc}") from None
+        return redis_queue
+    table = args.queue or POSTGRES_DEFAULT_TABLE
+    try:
+        return PostgresLegacyQueue(args.postgres, table, lease=args.lease, max_attempts=args.max_attempts)
+    except LegacyQueueError as exc:
+        raise Unreachable(str(exc)) from None
 
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
@@ -149,6 +179,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "drain":
             return _drain(args)
         return _stats(args)
+    except ValueError as exc:
+        _fail(exc)
+        return 2
+    except (Unreachable, redis.RedisError, psycopg.Error) as exc:
+        _fail(exc)
+        return EXIT_UNREACHABLE
     except RoutingError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _fail(exc)
         return 1
+
+
+def _fail(exc: BaseException) -> None:
+    # Driver messages span lines (psycopg adds a hint); the CLI's answer is one line.
+    print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)

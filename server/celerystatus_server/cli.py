@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -21,6 +20,17 @@ def _env_default(name: str) -> str | None:
     return os.environ.get(f"CELERY_STATUS_{name}")
 
 
+def _add_logging(p: argparse.ArgumentParser, *, sub: bool = False) -> None:
+    """``--log-level``/``--log-format`` before the command, or after ``serve``/``bridge`` too."""
+    level = argparse.SUPPRESS if sub else os.environ.get("CELERY_STATUS_LOG_LEVEL", "WARNING")
+    fmt = argparse.SUPPRESS if sub else os.environ.get("CELERY_STATUS_LOG_FORMAT", "text")
+    p.add_argument("--log-level", default=level,
+                   help="debug, info, warning, error (env CELERY_STATUS_LOG_LEVEL; default warning)")
+    p.add_argument("--log-format", default=fmt,
+                   help="text, or json: one JSON object per line with time, level, logger, message, fields "
+                        "(env CELERY_STATUS_LOG_FORMAT; default text)")
+
+
 def _add_serve(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "serve",
@@ -29,6 +39,7 @@ def _add_serve(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "Every setting: docs/settings.md.",
     )
     add_setting_flags(p, "serve")
+    _add_logging(p, sub=True)
     p.set_defaults(func=_serve)
 
 
@@ -40,11 +51,13 @@ def _banner(server: StatusServer) -> None:
 
 def _serve(args: argparse.Namespace) -> int:
     from .alerts import RulesFileError
+    from .descriptors import raise_nofile_limit
     from .security.exposure import check_exposure
     from .security.tokens import TokenError
     from .server import StatusServer, server_credentials
     from .startup import ListenError
 
+    raise_nofile_limit()
     try:
         settings = settings_from_args(args, "serve")
         server = StatusServer(settings)
@@ -76,6 +89,7 @@ def _add_bridge(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     p.add_argument("--target", default=_env_default("TARGET") or "127.0.0.1:50051", metavar="HOST:PORT",
                    help="the gRPC service (env CELERY_STATUS_TARGET; default 127.0.0.1:50051)")
     add_setting_flags(p, "bridge")
+    _add_logging(p, sub=True)
     g = p.add_argument_group("the bridge's own connection to the gRPC service")
     g.add_argument("--token", default=None,
                    help="bearer token for the service (env CELERY_STATUS_TOKEN; prefer the env, argv is visible)")
@@ -91,11 +105,14 @@ def _bridge(args: argparse.Namespace) -> int:
     from celerystatus import TLSConfig, parse_target
 
     from .bridge import BridgeSecurity, run_bridge
+    from .descriptors import raise_nofile_limit
     from .security.exposure import check_exposure
     from .security.policy import policy_from_settings
     from .security.tokens import TokenError
+    from .server import http_limits
     from .startup import load_server_tls
 
+    raise_nofile_limit()
     try:
         settings = settings_from_args(args, "bridge")
         http_address = settings.http_address or DEFAULT_HTTP_ADDRESS
@@ -120,6 +137,7 @@ def _bridge(args: argparse.Namespace) -> int:
         policy=policy,
         trust_forwarded_for=settings.trust_forwarded_for,
         metrics_public=settings.metrics_public,
+        docs_public=settings.docs_public,
         cors_origins=settings.cors_origins,
         backend_token=args.token or _env_default("TOKEN") or None,
     )
@@ -131,6 +149,7 @@ def _bridge(args: argparse.Namespace) -> int:
             tls_cert=settings.tls_cert,
             tls_key=settings.tls_key,
             backend_tls=tls,
+            limits=http_limits(settings),
         )
     )
 
@@ -315,8 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="celery-status", description="Health and live status of a Celery cluster."
     )
     parser.add_argument("--version", action=_VersionAction, help="print versions and exit")
-    parser.add_argument("--log-level", default=os.environ.get("CELERY_STATUS_LOG_LEVEL", "WARNING"),
-                        help="logging level (default WARNING)")
+    _add_logging(parser)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
     _add_serve(subparsers)
@@ -346,10 +364,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _router(argparse.Namespace(router_args=argv[1:]))
     parser = build_parser()
     args = parser.parse_args(argv)
-    from .security import logs
+    from . import logconfig
 
-    logs.install()
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        logconfig.configure(args.log_level, args.log_format.strip().lower())
+    except ValueError as exc:
+        print(f"celery-status: --log-level/--log-format: {exc}", file=sys.stderr)
+        return 2
     try:
         return int(args.func(args))
     except KeyboardInterrupt:

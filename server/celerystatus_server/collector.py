@@ -17,21 +17,26 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from kombu import Connection
+from kombu.connection import Connection
 
 from celerystatus.v1 import celery_status_pb2 as pb
 
 from . import assemble, broker
 from .config import Settings, SettingsError, option
-from .liveness import EventMonitor, WorkerRegistry
+from .descriptors import stop_libuuid_descriptor_leak
+from .liveness import DEFAULT_HEARTBEAT_FREQ, EventMonitor, WorkerRegistry
+from .logconfig import StateLog
 from .mailbox import Command, Mailbox, RoundReplies
 from .snapshot import SnapshotStore
 from .urls import mask_text, mask_url
 from .worker_extension import COMMAND as EXTENSION_COMMAND
+from .worker_extension import STATS_MARKER as EXTENSION_MARKER
 
 log = logging.getLogger(__name__)
 
 STOCK = ("stats", "active", "scheduled", "reserved")
+#: Longest pause between a Celery worker's broker reconnection attempts (kombu's interval_max).
+MAX_RECONNECT_BACKOFF = 30.0
 STATIC = ("registered", "active_queues")
 
 
@@ -90,6 +95,8 @@ class Collector:
             )
             self.app = None
             return
+        # One thread per round: see stop_libuuid_descriptor_leak.
+        stop_libuuid_descriptor_leak()
         self.app = app if app is not None else load_app(settings)
         self.mailbox = Mailbox(self.app)
         self.registry = WorkerRegistry(settings.heartbeat_misses)
@@ -105,6 +112,15 @@ class Collector:
         self._last_discovery = float("-inf")
         self._rounds = 0
         self._failures = 0
+        #: One warning when the broker becomes unreachable (and when the reason changes),
+        #: a reminder every minute, one line when it is back: not one per failed round.
+        self._outage = StateLog(log, "celery status rounds failing")
+        #: Workers known when the current (or last) outage began, and until when
+        #: they are carried over after it; see _carry_over.
+        self._failing = False
+        self._outage_began = 0.0
+        self._before_outage: dict[str, assemble.WorkerReport] = {}
+        self._recovery_deadline: float | None = None
         self._round_thread: threading.Thread | None = None
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -229,7 +245,8 @@ class Collector:
             self._conn = conn
             return True
         try:
-            conn.default_channel.client.ping()
+            channel: Any = conn.default_channel  # kombu's Redis channel: .client is its redis-py client
+            channel.client.ping()
         except self._errors + broker.broker_errors(conn) as exc:
             self._conn = None
             broker.close_quietly(conn)
@@ -308,13 +325,13 @@ class Collector:
             # Ask everybody and wait the whole timeout: finds workers that send no events.
             everyone = [Command(m, _args(m)) for m in STOCK + STATIC]
             return everyone
-        extension, stock = [], []
+        # A worker is sent the extension's command only once its stock stats
+        # carried the extension's marker: a stock worker logs an ERROR with a
+        # traceback for every unknown command it receives.
+        extension: list[str] = []
+        stock: list[str] = []
         for host in targets:
-            known = self._extension_state(host)
-            if known is not False:
-                extension.append(host)
-            if known is not True:
-                stock.append(host)
+            (extension if self._extension_state(host) else stock).append(host)
         need_static = [h for h in targets if not self._static_fresh(h)]
         commands: list[Command] = []
         ext_static = tuple(h for h in extension if h in need_static)
@@ -342,6 +359,7 @@ class Collector:
 
     def _queue_names(self, replies: RoundReplies) -> set[str]:
         names = set(self.settings.queues)
+        assert self.app is not None  # rounds run only when enabled
         conf = self.app.conf
         if conf.task_default_queue:
             names.add(conf.task_default_queue)
@@ -360,7 +378,7 @@ class Collector:
     def _reports_from(self, replies: RoundReplies) -> dict[str, assemble.WorkerReport]:
         got = replies.replies
         reports: dict[str, assemble.WorkerReport] = {}
-        hosts = set()
+        hosts: set[str] = set()
         for key in got:
             hosts.update(got[key])
         for host in hosts:
@@ -371,10 +389,13 @@ class Collector:
                 data: Mapping[str, Any] = ext
                 extension = True
             else:
-                if isinstance(ext, dict) and "error" in ext:
-                    self._extension[host] = (False, restarts)
                 data = {m: got.get(m, {}).get(host) for m in STOCK + STATIC}
                 extension = False
+                stock_stats = data.get("stats")
+                if isinstance(ext, dict) and "error" in ext:
+                    self._extension[host] = (False, restarts)
+                elif isinstance(stock_stats, dict):
+                    self._extension[host] = (EXTENSION_MARKER in stock_stats, restarts)
             stats = data.get("stats")
             if not isinstance(stats, dict):
                 continue  # no usable answer from this worker in this round
@@ -407,11 +428,13 @@ class Collector:
         if result.discovery:
             self._last_discovery = started
         reports = self._reports_from(result.replies)
+        answered = set(reports)
         self.registry.on_round(result.asked, reports)
         for host, previous in self._reports.items():
             if host not in reports and host in result.asked and self.registry.in_grace(host):
                 reports[host] = previous
-        self._reports = reports
+        self._reports = dict(reports)
+        carried = self._carry_over(reports, answered, started)
         sightings = {h: s for h in reports if (s := self.registry.sighting(h)) is not None}
         status = assemble.build_status(
             reports.values(),
@@ -431,20 +454,69 @@ class Collector:
             if methods == {True}
             else pb.INSPECTION_METHOD_STOCK
         )
+        if carried:
+            status.stale = True
+            status.message = (
+                f"broker reachable again; {len(carried)} worker(s) from before the outage not heard from yet "
+                "(their last known data is shown): "
+                + ", ".join(sorted(carried))
+            )
         self._finish(status, started)
         self._last_good = status
         self.store.publish(status)
+        self._outage.clear("broker reachable again")
         return status
+
+    def _carry_over(
+        self, reports: dict[str, assemble.WorkerReport], answered: set[str], started: float
+    ) -> list[str]:
+        """After an outage, keep the workers known before it until they have had time to be heard.
+
+        Workers reconnect on their own schedule after a broker restart (seconds,
+        with Celery's retry backoff), and the first rounds after it would report
+        ``connected: true, workers: 0`` while every worker is alive: a router or
+        an alert would act on it. So the last known workers stay in the snapshot,
+        which is marked stale, until each answers again or as long as a live
+        worker can stay silent (``heartbeat_misses`` heartbeats) has passed since
+        the broker came back, plus the outage's length up to 30 s (workers retry
+        with backoff). A worker that really died then drops out as usual.
+        """
+        if self._failing:
+            self._failing = False
+            # Celery workers retry their broker connection with a growing backoff
+            # (kombu: 2 s more per attempt, at most 30 s), so the longer the outage,
+            # the longer a live worker may take to come back after it.
+            outage = min(started - self._outage_began, MAX_RECONNECT_BACKOFF)
+            self._recovery_deadline = started + outage + self.settings.heartbeat_misses * DEFAULT_HEARTBEAT_FREQ
+            # Ask everybody next round: also finds workers that send no events.
+            self._last_discovery = float("-inf")
+        if self._recovery_deadline is None:
+            return []
+        unheard = [h for h in self._before_outage if h not in answered]
+        if not unheard or started >= self._recovery_deadline:
+            self._recovery_deadline = None
+            self._before_outage = {}
+            return []
+        for host in unheard:
+            reports.setdefault(host, self._before_outage[host])
+        return unheard
 
     def _publish_failure(self, error: str, started: float) -> pb.CeleryStatus:
         self._rounds += 1
         self._failures += 1
+        if not self._failing:
+            self._failing = True
+            self._outage_began = started
+            # An outage during the recovery from another keeps the workers still owed.
+            carried = self._before_outage if self._recovery_deadline is not None else {}
+            self._before_outage = {**carried, **self._reports}
+            self._recovery_deadline = None
         status = assemble.failed_status(self._last_good, broker_url=self.broker_url, error=error)
         self._finish(status, started)
         # The age of stale data keeps counting from when it was really observed.
         observed = self.store.latest().observed_monotonic if self._last_good is not None else None
         self.store.publish(status, observed_monotonic=observed)
-        log.warning("celery status round failed: %s", error)
+        self._outage.report(error)
         return status
 
     def _finish(self, status: pb.CeleryStatus, started: float) -> None:

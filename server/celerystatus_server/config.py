@@ -114,6 +114,7 @@ GROUPS = {
     "history": "history (samples of the cluster over time, see docs/history.md)",
     "alerts": "alerts (see docs/alerts.md)",
     "replicas": "replicas (see docs/replicas.md)",
+    "connections": "connection limits (see docs/security.md, \"Connections and descriptors\")",
 }
 
 
@@ -322,6 +323,32 @@ class Settings(BaseSettings):
     cors_origins: Annotated[Names, Flag("--cors-origin", "ORIGIN", bridge=True, group="security")] = Field(
         (), description="exact browser origin allowed to read the API, e.g. https://ops.example"
     )
+    docs_public: Annotated[Switch, Flag(bridge=True, group="security")] = Field(
+        False, description="/docs and /openapi.json without credentials even when tokens are configured"
+    )
+
+    # -- connection limits (docs/security.md, "Connections and descriptors") -----------
+    http_max_connections: Annotated[Count, Flag(metavar="N", bridge=True, group="connections")] = Field(
+        1000, description="open HTTP connections in total; never more than half the descriptors left after --fd-reserve"
+    )
+    http_max_connections_per_client: Annotated[Count, Flag(metavar="N", bridge=True, group="connections")] = Field(
+        64, description="open HTTP connections per client address (behind a proxy: the proxy's connections)"
+    )
+    http_header_timeout: Annotated[Seconds, Flag(metavar="SECONDS", bridge=True, group="connections")] = Field(
+        10.0, description="seconds a client has to send a complete request head, from connecting or the last answer"
+    )
+    http_keepalive_timeout: Annotated[Seconds, Flag(metavar="SECONDS", bridge=True, group="connections")] = Field(
+        5.0, description="seconds an idle keep-alive HTTP connection is kept open"
+    )
+    grpc_max_connections: Annotated[Count, Flag(metavar="N", group="connections")] = Field(
+        1000, description="open gRPC connections in total (same ceiling from the descriptor limit as HTTP)"
+    )
+    grpc_handshake_timeout: Annotated[Seconds, Flag(metavar="SECONDS", group="connections")] = Field(
+        10.0, description="seconds a new gRPC connection has to finish its TLS/HTTP/2 handshake"
+    )
+    fd_reserve: Annotated[
+        int, BeforeValidator(_number), Field(ge=0, le=1_000_000), Flag(metavar="N", bridge=True, group="connections")
+    ] = Field(256, description="descriptors kept free for the collector's broker connections and the process")
 
     # -- history (docs/history.md) ----------------------------------------------------
     history_url: Annotated[Text, Flag(metavar="URL", group="history")] = Field(

@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .logconfig import StateLog
+
 log = logging.getLogger(__name__)
 
 DEFAULT_HEARTBEAT_FREQ = 2.0
@@ -172,6 +174,17 @@ class EventMonitor(threading.Thread):
         self._stopping = threading.Event()
         self._receiver: Any = None
         self.connected = threading.Event()
+        self._outage = StateLog(log, "worker event stream interrupted", level=logging.INFO)
+
+    def _expected(self, exc: BaseException, conn: Any) -> bool:
+        """A broker error (also the transport's own classes, e.g. redis-py's ConnectionError)?"""
+        if isinstance(exc, self._errors):
+            return True
+        try:
+            transport = tuple(conn.connection_errors) + tuple(conn.channel_errors) if conn is not None else ()
+        except Exception:
+            transport = ()
+        return bool(transport) and isinstance(exc, transport)
 
     def stop(self) -> None:
         self._stopping.set()
@@ -191,13 +204,16 @@ class EventMonitor(threading.Thread):
                 if self._stopping.is_set():
                     break
                 self.connected.set()
+                self._outage.clear("reconnected")
                 # wakeup=True asks every worker for a heartbeat now, so the live set
                 # is known within milliseconds of (re)connecting.
                 receiver.capture(limit=None, timeout=None, wakeup=True)
-            except self._errors as exc:
-                log.info("worker event stream interrupted: %s", exc)
-            except Exception:
-                log.exception("worker event stream failed")
+            except Exception as exc:
+                if self._expected(exc, conn):
+                    # A broker outage: logged once, not once per reconnect attempt.
+                    self._outage.report(f"{type(exc).__name__}: {exc}")
+                else:
+                    log.exception("worker event stream failed")
             finally:
                 self.connected.clear()
                 self._receiver = None

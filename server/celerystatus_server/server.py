@@ -25,6 +25,7 @@ from .alerts.state import StateFile
 from .collector import Collector
 from .config import Settings, SettingsError, parse_address
 from .coordination import Leadership, Replica
+from .descriptors import connection_budget
 from .history import HistoryError, HistoryRecorder, HistoryStore, Retention, resolve_url
 from .history.reader import HistoryReader
 from .history.recorder import off_info
@@ -61,6 +62,27 @@ def trusted_snapshot_age(settings: Settings) -> float:
 
 def _format_address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def grpc_options(settings: Settings) -> list[tuple[str, Any]]:
+    """Server options: message size, streams, and the connection limits of docs/security.md."""
+    budget = connection_budget(settings.grpc_max_connections, settings.fd_reserve)
+    return [
+        *GRPC_OPTIONS,
+        ("grpc.max_allowed_incoming_connections", budget),
+        ("grpc.server_handshake_timeout_ms", int(settings.grpc_handshake_timeout * 1000)),
+    ]
+
+
+def http_limits(settings: Settings) -> Any:
+    from .bridge.connections import ConnectionLimits
+
+    return ConnectionLimits(
+        max_connections=connection_budget(settings.http_max_connections, settings.fd_reserve),
+        max_per_client=settings.http_max_connections_per_client,
+        header_timeout=settings.http_header_timeout,
+        keepalive_timeout=settings.http_keepalive_timeout,
+    )
 
 
 def server_credentials(settings: Settings) -> grpc.ServerCredentials | None:
@@ -161,7 +183,7 @@ class StatusServer:
         bridge_token = secrets.token_urlsafe(32) if settings.http_address else None
         policy = self.policy.with_internal_token(bridge_token, BRIDGE_PRINCIPAL) if bridge_token else self.policy
         credentials = server_credentials(settings)
-        server = grpc.aio.server(options=GRPC_OPTIONS, interceptors=[SecurityInterceptor(policy)])
+        server = grpc.aio.server(options=grpc_options(settings), interceptors=[SecurityInterceptor(policy)])
         self.servicer = CeleryStatusServicer(
             self.store,
             self.replica or self.collector,
@@ -228,6 +250,7 @@ class StatusServer:
                 policy=self.policy,
                 trust_forwarded_for=settings.trust_forwarded_for,
                 metrics_public=settings.metrics_public,
+                docs_public=settings.docs_public,
                 cors_origins=settings.cors_origins,
                 backend_token=bridge_token,
             )
@@ -237,6 +260,7 @@ class StatusServer:
                 security=security,
                 tls_cert=settings.tls_cert,
                 tls_key=settings.tls_key,
+                limits=http_limits(settings),
             )
             await self.bridge.start()
             self.http_port = self.bridge.port

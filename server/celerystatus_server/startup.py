@@ -76,15 +76,20 @@ def load_server_tls(cert: str | None, key: str | None, client_ca: str | None = N
     return ServerTLS(cert_pem, key_pem, ca_pem)
 
 
-def bind_listener(field: str, host: str, port: int) -> socket.socket:
-    """A listening-ready TCP socket bound to *host*:*port*; raises :class:`ListenError` naming *field*."""
+def bind_listener(
+    field: str, host: str, port: int, *, socket_type: type[socket.socket] = socket.socket
+) -> socket.socket:
+    """A listening-ready TCP socket bound to *host*:*port*; raises :class:`ListenError` naming *field*.
+
+    ``socket_type`` lets a server bind a socket subclass of its own (the bridge's accept gate).
+    """
     try:
         infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except socket.gaierror as exc:
         raise ListenError(f"{option(field)}: cannot resolve {host!r}: {exc.strerror}") from None
     family, kind, proto, _, address = infos[0]
     try:
-        sock = socket.socket(family, kind, proto)
+        sock = socket_type(family, kind, proto)
     except OSError as exc:
         raise ListenError(f"{option(field)}: cannot listen on {host}:{port}: {exc.strerror}") from None
     try:

@@ -3,7 +3,9 @@
 Load it in workers with ``celery -A proj worker -I celerystatus_server.worker_extension``.
 The collector then sends one command per round instead of six, and each worker
 answers from memory in a single message. Workers without it keep working: the
-collector notices the unknown command and falls back to Celery's stock ones.
+collector learns which workers have it from a marker in their stock ``stats``
+reply (:data:`STATS_MARKER`, added by a bootstep), so it never sends the
+command to a worker that would log an error for an unknown command.
 
 Imports nothing but Celery, so a worker needs none of the server's dependencies.
 """
@@ -13,11 +15,34 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from celery import bootsteps, signals
 from celery.worker import control
 from celery.worker import state as worker_state
 
 COMMAND = "celery_status_snapshot"
 VERSION = 1
+#: Key in the worker's ``stats`` reply that says the command above is available.
+STATS_MARKER = "celery_status_extension"
+
+
+class _Marker(bootsteps.StartStopStep):  # type: ignore[misc]  # Celery is untyped
+    """Adds ``{STATS_MARKER: VERSION}`` to the worker's ``stats`` (bootstep ``info``)."""
+
+    label = "celery-status extension marker"
+
+    def info(self, worker: Any) -> dict[str, Any]:
+        return {STATS_MARKER: VERSION}
+
+
+def _add_marker(sender: Any = None, **kwargs: Any) -> None:
+    # -I modules are imported before worker_init, which comes before the
+    # worker builds its blueprint from app.steps.
+    app = getattr(sender, "app", None)
+    if app is not None:
+        app.steps["worker"].add(_Marker)
+
+
+signals.worker_init.connect(_add_marker, weak=False)
 
 
 def _info(request: Any) -> dict[str, Any]:
@@ -60,7 +85,7 @@ def _reserved(state: Any) -> list[dict[str, Any]]:
     return [_info(request) for request in waiting]
 
 
-@control.inspect_command(name=COMMAND)
+@control.inspect_command(name=COMMAND)  # type: ignore[untyped-decorator]  # Celery is untyped
 def celery_status_snapshot(state: Any, **kwargs: Any) -> dict[str, Any]:
     """Everything celery-status needs from this worker, in one reply."""
     reply: dict[str, Any] = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -54,8 +55,9 @@ def test_refused_broker_is_reported_fast_and_recovery_is_seen(
     assert not status(cluster).connected
 
     redis_process.start()
-    up = wait_for(lambda: (s := status(cluster)).connected and s.workers == 1 and s, timeout=30)
-    assert not up.stale and up.error == ""
+    # Stale until the worker is heard again (see test_no_false_empty_cluster_after_a_broker_restart).
+    up = wait_for(lambda: (s := status(cluster)).connected and s.workers == 1 and not s.stale and s, timeout=30)
+    assert up.error == ""
 
 
 def test_frozen_broker_is_bounded_by_the_round_deadline(
@@ -71,8 +73,7 @@ def test_frozen_broker_is_bounded_by_the_round_deadline(
         wait_for(lambda: status(cluster).inspection.round >= before + 2, timeout=15)
     finally:
         redis_process.thaw()
-    wait_for(lambda: (s := status(cluster)).connected and s.workers == 1, timeout=30)
-    assert not status(cluster).stale
+    wait_for(lambda: (s := status(cluster)).connected and s.workers == 1 and not s.stale, timeout=30)
 
 
 def test_stale_age_keeps_growing_during_an_outage(cluster: Collector, redis_process: RedisProcess) -> None:
@@ -105,3 +106,56 @@ def test_probe_reports_outage_and_recovery_before_the_next_round(
         if outage == "freeze":
             redis_process.thaw()
         collector.stop()
+
+
+class RecordingStore(SnapshotStore):
+    """Keeps every published status, so a test can check the whole sequence."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.history: list[pb.CeleryStatus] = []
+
+    def publish(self, status: pb.CeleryStatus, observed_monotonic: float | None = None) -> Any:
+        copy = pb.CeleryStatus()
+        copy.CopyFrom(status)
+        self.history.append(copy)
+        return super().publish(status, observed_monotonic)
+
+
+@pytest.mark.parametrize("kill_one", [False, True], ids=["both-alive", "one-killed-during-outage"])
+def test_no_false_empty_cluster_after_a_broker_restart(
+    redis_process: RedisProcess, worker_factory: WorkerFactory, kill_one: bool
+) -> None:
+    url = redis_process.url(0)
+    alive = worker_factory("alive", broker_url=url)
+    other = worker_factory("other", broker_url=url)
+    store = RecordingStore()
+    collector = Collector(Settings(broker_url=url, refresh_interval=INTERVAL), store)
+    collector.start()
+    try:
+        wait_for(lambda: status(collector).workers == 2, timeout=20, message="both workers seen")
+        redis_process.stop()
+        wait_for(lambda: not status(collector).connected, timeout=15)
+        if kill_one:
+            other.kill()
+        outage_ends = len(store.history)
+        redis_process.start()
+        expected = {alive.hostname} if kill_one else {alive.hostname, other.hostname}
+        # Heard again: exactly the live workers, fresh, for a few rounds in a row.
+        wait_for(
+            lambda: all(
+                s.connected and not s.stale and set(s.worker_stats) == expected for s in store.history[-3:]
+            ),
+            timeout=60,
+            message="live workers not reported fresh after the restart",
+        )
+    finally:
+        collector.stop()
+    after = [s for s in store.history[outage_ends:] if s.connected]
+    assert after, "no successful round after the restart"
+    # Before: for 1-3 s, connected: true with workers: 0 while both workers were alive.
+    empty = [s.inspection.round for s in after if s.workers == 0]
+    assert not empty, f"rounds {empty} reported an empty cluster"
+    assert all(alive.hostname in s.worker_stats for s in after)
+    carried = [s for s in after if s.stale]
+    assert all(s.message.startswith("broker reachable again") for s in carried)

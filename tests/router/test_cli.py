@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import uuid
 
+import pytest
 import redis
 
-from celerystatus_router import Job, RedisLegacyQueue
+from celerystatus_router import Job, PostgresLegacyQueue, RedisLegacyQueue
 from celerystatus_server.local_redis import RedisProcess
 from tests.router.conftest import Processes
 
@@ -51,3 +53,59 @@ def test_bad_handler_is_a_usage_error(processes: Processes) -> None:
     _, err = consume.communicate(timeout=30)
     assert consume.returncode == 2
     assert b"cannot load 'no_such_module:fn'" in err
+
+
+def test_postgres_without_queue_uses_a_valid_default_table(postgres_dsn: str, processes: Processes) -> None:
+    import psycopg
+
+    # Before: the Redis default "legacy-jobs" was used as the table name and refused, with a traceback.
+    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+        existed = conn.execute("SELECT to_regclass('legacy_jobs')").fetchone() != (None,)
+        try:
+            stats = processes(["stats", "--postgres", postgres_dsn])
+            out, err = stats.communicate(timeout=30)
+            assert stats.returncode == 0, err.decode()
+            assert set(json.loads(out)) == {"pending", "processing", "dead"}
+            assert conn.execute("SELECT to_regclass('legacy_jobs')").fetchone() != (None,)
+        finally:
+            if not existed:
+                conn.execute("DROP TABLE IF EXISTS legacy_jobs")
+
+
+def test_postgres_table_names_are_quoted(postgres_dsn: str, processes: Processes) -> None:
+    import psycopg
+
+    name = f"legacy-jobs {uuid.uuid4().hex[:6]}; DROP TABLE x"
+    queue = PostgresLegacyQueue(postgres_dsn, name)
+    try:
+        queue.push(Job.create("tests.record_job", job_id="quoted-1"))
+        stats = processes(["stats", "--postgres", postgres_dsn, "--queue", name])
+        out, err = stats.communicate(timeout=30)
+        assert stats.returncode == 0, err.decode()
+        assert json.loads(out)["pending"] == 1
+    finally:
+        queue.drop()
+        queue.close()
+    with psycopg.connect(postgres_dsn) as conn:
+        assert conn.execute("SELECT to_regclass(%s)", (f'"{name}"',)).fetchone() == (None,)
+
+
+@pytest.mark.parametrize("command", [["stats"], ["consume", "--handler", "json:dumps", "--exit-when-idle"]])
+@pytest.mark.parametrize("where", [["--redis", "redis://127.0.0.1:1/0"], ["--postgres", "postgresql://127.0.0.1:1/test"]])
+def test_unreachable_legacy_queue_is_one_line_and_exit_3(
+    processes: Processes, command: list[str], where: list[str]
+) -> None:
+    process = processes([command[0], *where, *command[1:]])
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 3
+    lines = err.decode().strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in lines[0], err.decode()
+
+
+def test_invalid_table_name_is_exit_2(postgres_dsn: str, processes: Processes) -> None:
+    process = processes(["stats", "--postgres", postgres_dsn, "--queue", "x" * 60])
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 2
+    assert err.decode().strip().splitlines() == [
+        f"error: table name must be 1 to 57 bytes without NUL, got '{'x' * 60}'"
+    ]

@@ -44,7 +44,10 @@ def fuzz_server() -> Iterator[StatusServer]:
 
 
 def _operations(port: int) -> list[Any]:
-    schema = schemathesis.openapi.from_url(f"http://127.0.0.1:{port}/openapi.json")
+    # With tokens configured the API description needs one too.
+    schema = schemathesis.openapi.from_url(
+        f"http://127.0.0.1:{port}/openapi.json", headers={"Authorization": f"Bearer {VIEWER_TOKEN}"}
+    )
     return [result.ok() for result in schema.get_all_operations()]
 
 

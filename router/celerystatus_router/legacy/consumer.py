@@ -72,15 +72,26 @@ class LegacyConsumer:
     def run(self, *, max_jobs: int | None = None, exit_when_idle: bool = False) -> int:
         """Consume until :meth:`stop`, ``max_jobs`` handled, or (optionally) the queue is empty."""
         start = self.processed + self.failed
+        # An outage is logged when it starts, when its cause changes and when it
+        # ends: one line, not a traceback per retry.
+        outage: str | None = None
+        outage_since = 0.0
         while not self._stop.is_set():
             if max_jobs is not None and self.processed + self.failed - start >= max_jobs:
                 break
             try:
                 worked = self.run_once()
-            except LegacyQueueError:
-                log.exception("legacy queue unavailable; retrying")
+            except LegacyQueueError as exc:
+                if str(exc) != outage:
+                    if outage is None:
+                        outage_since = time.monotonic()
+                    outage = str(exc)
+                    log.warning("legacy queue unavailable, retrying every second: %s", exc)
                 self._stop.wait(1.0)
                 continue
+            if outage is not None:
+                log.warning("legacy queue available again after %.1fs", time.monotonic() - outage_since)
+                outage = None
             if not worked and exit_when_idle:
                 break
         return self.processed + self.failed - start

@@ -11,7 +11,6 @@ have been used up, when ``recover`` moves it to the dead letters
 from __future__ import annotations
 
 import json
-import re
 import threading
 import time
 import uuid
@@ -26,7 +25,8 @@ from .base import Claim
 
 __all__ = ["PostgresLegacyQueue"]
 
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+#: PostgreSQL silently truncates identifiers past 63 bytes; the index adds "_ready".
+MAX_TABLE_NAME_BYTES = 63 - len("_ready")
 
 
 class PostgresLegacyQueue:
@@ -47,8 +47,12 @@ class PostgresLegacyQueue:
         connect_timeout: int = 5,
         statement_timeout: float = 5.0,
     ) -> None:
-        if not _NAME.match(table):
-            raise ValueError(f"table name must be a plain SQL identifier, got {table!r}")
+        # Any name is safe in SQL (psycopg.sql.Identifier quotes it: "legacy-jobs"
+        # works); only lengths PostgreSQL would truncate and NUL are refused.
+        if not table or "\x00" in table or len(table.encode()) > MAX_TABLE_NAME_BYTES:
+            raise ValueError(
+                f"table name must be 1 to {MAX_TABLE_NAME_BYTES} bytes without NUL, got {table!r}"
+            )
         if lease <= 0:
             raise ValueError("lease must be positive")
         if max_attempts < 1:

@@ -156,7 +156,8 @@ def create_app(
         summary="JSON, WebSocket and Prometheus views of a CeleryStatusService.",
         version="1",
         lifespan=lifespan,
-        # Served by the dashboard module from an installed package, never a CDN.
+        # /openapi.json below, behind the same rule as /metrics; /docs from the dashboard module.
+        openapi_url=None,
         docs_url=None,
         redoc_url=None,
     )
@@ -379,7 +380,18 @@ def create_app(
         encode, content_type = choose_encoder(request.headers.get("accept", ""))
         return Response(encode(state.metrics.registry), media_type=content_type)
 
-    dashboard.install(app, security)
+    def docs_caller(request: Request) -> None:
+        # The API description names every endpoint and parameter: with
+        # credentials configured it is for callers who have them, unless the
+        # operator opens it (--docs-public).
+        if not security.docs_public:
+            admit(request, security)
+
+    @app.get("/openapi.json", include_in_schema=False)
+    async def openapi(_: Annotated[None, Depends(docs_caller)]) -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    dashboard.install(app, security, docs_guard=docs_caller)
     return app
 
 

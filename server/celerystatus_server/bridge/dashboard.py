@@ -8,11 +8,12 @@ so and points at ``/openapi.json`` instead of rendering a blank page.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from starlette.routing import BaseRoute
@@ -66,8 +67,15 @@ def _has_route(routes: list[BaseRoute], path: str) -> bool:
     return any(getattr(route, "path", None) == path for route in routes)
 
 
-def install(app: FastAPI, security: BridgeSecurity) -> None:
-    """Add ``/``, ``/ui/…``, ``/ui/config.json`` and ``/docs`` to ``app`` (created with ``docs_url=None``)."""
+def install(app: FastAPI, security: BridgeSecurity, *, docs_guard: Callable[[Request], None] | None = None) -> None:
+    """Add ``/``, ``/ui/…``, ``/ui/config.json`` and ``/docs`` to ``app`` (created with ``docs_url=None``).
+
+    ``docs_guard`` admits callers of ``/docs`` (the same rule as ``/openapi.json``).
+    """
+
+    def guard(request: Request) -> None:
+        if docs_guard is not None:
+            docs_guard(request)
 
     @app.get("/", include_in_schema=False)
     async def dashboard() -> FileResponse:
@@ -91,7 +99,7 @@ def install(app: FastAPI, security: BridgeSecurity) -> None:
         app.mount("/docs/assets", _StaticFiles(directory=assets), name="swagger-ui")
 
     @app.get("/docs", include_in_schema=False)
-    async def docs() -> HTMLResponse:
+    async def docs(_: None = Depends(guard)) -> HTMLResponse:
         if assets is None:
             return HTMLResponse(
                 "<!doctype html><title>API docs</title><p>Swagger UI is not installed "

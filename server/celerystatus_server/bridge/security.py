@@ -43,6 +43,8 @@ class BridgeSecurity:
     trust_forwarded_for: bool = False
     #: /metrics open to anyone even when credentials are required.
     metrics_public: bool = False
+    #: /docs and /openapi.json open to anyone even when credentials are required.
+    docs_public: bool = False
     #: Exact browser origins allowed to read the API; none by default.
     cors_origins: tuple[str, ...] = ()
     #: The bridge's own credential towards the gRPC service.

@@ -9,21 +9,42 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import signal
 import sys
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import uvicorn
+from uvicorn.protocols.websockets.auto import AutoWebSocketsProtocol
 
 from celerystatus import TLSConfig
 
 from ..config import DEFAULT_HTTP_ADDRESS, SettingsError, parse_address
 from ..security import logs
-from ..startup import ListenError, bind_listener, load_server_tls
+from ..startup import ListenError, load_server_tls
 from .app import create_app
+from .connections import ConnectionGuard, ConnectionLimits, guarded_protocol, listening_socket
 from .security import MAX_WS_MESSAGE, BridgeSecurity
 from .upstream import Timeouts
+
+
+def _denial_aware(base: type[Any]) -> type[Any]:
+    """uvicorn's WebSocket protocol, minus a false ERROR on every refused handshake.
+
+    A handshake refused with an HTTP answer (``websocket.http.response.*``:
+    our 401/429) is complete as far as the client is concerned, but uvicorn's
+    sans-io protocol still logs "ASGI callable returned without completing
+    handshake" at ERROR for it: 1,000 refused clients made 1,000 error lines.
+    """
+
+    class DenialAwareWebSocketProtocol(base):  # type: ignore[misc]
+        async def send(self, message: Any) -> None:
+            await super().send(message)
+            if message.get("type") == "websocket.http.response.body" and not message.get("more_body", False):
+                self.handshake_complete = True
+
+    return DenialAwareWebSocketProtocol
 
 
 class _EmbeddedServer(uvicorn.Server):
@@ -47,8 +68,11 @@ class BridgeServer:
         tls_cert: str | None = None,
         tls_key: str | None = None,
         backend_tls: TLSConfig | None = None,
+        limits: ConnectionLimits | None = None,
     ) -> None:
         self.target = target
+        self.limits = limits or ConnectionLimits()
+        self.guard = ConnectionGuard(self.limits)
         self.host, self.port = parse_address("http address", http_address)
         self.tls = bool(tls_cert)
         self._tls_files = (tls_cert, tls_key)
@@ -76,6 +100,12 @@ class BridgeServer:
             # only bounds how long a stuck connection may delay a stop.
             timeout_graceful_shutdown=3,
             ws_ping_interval=20,
+            ws=_denial_aware(cast(type[Any], AutoWebSocketsProtocol)) if AutoWebSocketsProtocol else "none",
+            # uvicorn takes whole seconds here.
+            timeout_keep_alive=max(1, math.ceil(self.limits.keepalive_timeout)),
+            # The process's own handlers (celerystatus_server.logconfig) format, mask
+            # and fold uvicorn's records like everyone else's.
+            log_config=None,
         )
         self._server = _EmbeddedServer(config)
         self._main_loop: asyncio.Task[None] | None = None
@@ -92,10 +122,12 @@ class BridgeServer:
             # uvicorn would raise a bare ssl.SSLError for a bad file.
             load_server_tls(*self._tls_files)
             config.load()
+            config.http_protocol_class = guarded_protocol(config.http_protocol_class, self.guard)
         # What uvicorn's serve() does before startup(); serve() itself would
         # run its own main loop and turn failures into a process exit. The socket is
         # bound here so that a busy port is one error naming the flag, not uvicorn's log line and exit.
-        sock = bind_listener("http_address", self.host, self.port)
+        # Our own listening socket, so connections are admitted at accept() (see connections.py).
+        sock = listening_socket(self.host, self.port, self.guard)
         self._server.lifespan = config.lifespan_class(config)
         try:
             await self._server.startup(sockets=[sock])
