@@ -20,8 +20,8 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any, Literal, TextIO
 
-from .urls import mask_text
 from .security import logs
+from .urls import mask_text
 
 __all__ = [
     "LOG_FORMATS",
