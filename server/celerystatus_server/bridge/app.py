@@ -27,10 +27,9 @@ from celerystatus.alerts import AlertState
 
 from ..search import ARGUMENTS_WITHHELD
 from ..security.principal import Principal
-from . import dashboard, query
+from . import dashboard, history, query
 from .alerts import AlertHub
 from .errors import BadRequest, http_status
-from .history import history_router
 from .hub import StatusHub
 from .metrics import BridgeMetrics
 from .schema import ErrorModel, ProbeModel, install_components, json_body
@@ -282,7 +281,7 @@ def create_app(
             return _error_response(error, {**unavailable, "error": UNAVAILABLE_ERROR})
         return JSONResponse(result.to_dict(), headers=_NO_STORE)
 
-    app.include_router(history_router(caller, lambda request: bridge(request).upstream))
+    history.install(app, caller, lambda request: bridge(request).upstream)
 
     @app.get(
         ALERTS_PATH,

@@ -10,7 +10,7 @@ parameter, whether the bridge or the server found it.
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from celerystatus import CeleryStatusError
@@ -48,12 +48,17 @@ def _call_error(error: CeleryStatusError) -> JSONResponse:
     return _error(status, message)
 
 
-def history_router(
+def install(
+    app: FastAPI,
     caller: Callable[..., Principal],
     upstream_of: Callable[[Request], Upstream],
-) -> APIRouter:
-    """Routes of the history API; ``caller`` authenticates, ``upstream_of`` finds the status service."""
-    router = APIRouter()
+) -> None:
+    """Add the history API's routes to ``app``; ``caller`` authenticates, ``upstream_of`` finds the status service.
+
+    Added to the app itself rather than through an included router, so the
+    dashboard finds them among the app's routes.
+    """
+    router = app
 
     @router.get(
         "/api/celery-status/history",
@@ -128,4 +133,3 @@ def history_router(
             return _call_error(error)
         return JSONResponse(trends.to_dict(), headers=_NO_STORE)
 
-    return router
