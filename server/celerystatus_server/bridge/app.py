@@ -10,7 +10,6 @@ status service gives 503, and then with the full key set so scripts that read
 # annotations at run time, and they name objects local to create_app.
 import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -19,7 +18,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.websockets import WebSocketState
 
 from celerystatus import CeleryStatusError, StatusView, TaskFilter, TLSConfig, parse_target
@@ -32,9 +31,9 @@ from .hub import StatusHub
 from .metrics import BridgeMetrics
 from .schema import ErrorModel, ProbeModel, install_components, json_body
 from .security import BridgeSecurity, Refused, RequestLimits, admit, rate_limited
+from .serving import PRINCIPAL_KEY, STATUS_PATH, StatusFastPath
 from .upstream import UNAVAILABLE_ERROR, Timeouts, Upstream, unavailable_status
 
-STATUS_PATH = "/api/celery-status"
 _NO_STORE = {"Cache-Control": "no-store"}
 
 _ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -151,6 +150,8 @@ def create_app(
     async def _refused(request: Request, exc: Refused) -> JSONResponse:
         return exc.response()
 
+    # Innermost: plain status requests are answered here, after the limits and CORS.
+    app.add_middleware(StatusFastPath, security=security)
     # Browsers may read the API only from the exact origins the operator lists;
     # no wildcard, no credentials mode, read-only methods.
     if security.cors_origins:
@@ -168,8 +169,9 @@ def create_app(
         return state
 
     def caller(request: Request) -> Principal:
-        """Authenticated and charged before any parameter is looked at."""
-        return admit(request, security)
+        """Authenticated and charged before any parameter is looked at (once: see serving.py)."""
+        admitted: Principal | None = request.scope.get(PRINCIPAL_KEY)
+        return admitted if admitted is not None else admit(request, security)
 
     def fresh_budget(principal: Principal) -> None:
         if policy.rate_limited(principal):
@@ -205,12 +207,9 @@ def create_app(
         params: Annotated[query.StatusParams, Depends(status_params)],
         state: Annotated[_State, Depends(bridge)],
     ) -> Response:
+        # Plain requests the stream can answer never get here (serving.StatusFastPath).
         if params.max_age:
             fresh_budget(principal)
-        if params.is_plain:
-            cached = _from_stream(state.hub_for(principal))
-            if cached is not None:
-                return JSONResponse(cached, headers=_NO_STORE)
         try:
             status = await state.upstream.get_status(
                 filter=params.filter,
@@ -314,7 +313,7 @@ def create_app(
     async def metrics(
         _: Annotated[None, Depends(metrics_caller)], state: Annotated[_State, Depends(bridge)]
     ) -> Response:
-        return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     return app
 
@@ -344,23 +343,6 @@ async def _serve_socket(websocket: WebSocket, hub: StatusHub) -> None:
     if websocket.application_state == WebSocketState.CONNECTED:
         with contextlib.suppress(RuntimeError, WebSocketDisconnect):
             await websocket.close(code=1001, reason="server shutting down")
-
-
-def _from_stream(hub: StatusHub) -> dict[str, Any] | None:
-    """The stream's latest snapshot, when it is as good as asking GetStatus.
-
-    While the stream is open the hub holds the server's latest snapshot (the
-    server pushes every new one), so an unfiltered request needs no round trip
-    and no conversion; this is what keeps the endpoint cheap under load. Only
-    ``age`` moves between two snapshots, so it is brought up to date here.
-    """
-    snapshot = hub.latest
-    if snapshot is None or not snapshot.from_backend or not hub.stream_connected:
-        return None
-    data = dict(snapshot.data)
-    if isinstance(data.get("age"), int | float):
-        data["age"] = data["age"] + (time.monotonic() - snapshot.received_at)
-    return data
 
 
 async def _drain(websocket: WebSocket) -> None:

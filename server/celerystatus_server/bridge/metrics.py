@@ -5,6 +5,10 @@ the server inspect the cluster, so scrape frequency does not load Celery.
 Gauges and counters are produced by a custom collector at scrape time; the
 inspection-duration histogram is the one stateful metric, observed once for
 each new inspection round the stream shows.
+
+The exposition is rendered once per snapshot (and stream state) and kept as
+bytes; only the snapshot's age moves between two snapshots, so that one
+family is formatted per scrape and appended.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
@@ -95,15 +99,6 @@ class SnapshotCollector(Collector):
             depth.add_metric([queue], _number((info or {}).get("messages")) or 0.0)
         yield depth
 
-        age = _number(data.get("age"))
-        if age is not None:
-            # Aged locally since receipt rather than from observed_at, so a
-            # clock difference between bridge and server does not show up.
-            yield GaugeMetricFamily(
-                "celery_snapshot_age_seconds",
-                "Age of the latest snapshot.",
-                value=age + (time.monotonic() - snapshot.received_at),
-            )
 
         inspection = data.get("inspection") or {}
         rounds = _number(inspection.get("round"))
@@ -122,6 +117,20 @@ class SnapshotCollector(Collector):
             )
 
 
+def _age_family(snapshot: EncodedStatus | None) -> bytes:
+    age = None if snapshot is None else _number(snapshot.data.get("age"))
+    if snapshot is None or age is None:
+        return b""
+    # Aged locally since receipt rather than from observed_at, so a clock
+    # difference between bridge and server does not show up.
+    value = age + (time.monotonic() - snapshot.received_at)
+    return (
+        b"# HELP celery_snapshot_age_seconds Age of the latest snapshot.\n"
+        b"# TYPE celery_snapshot_age_seconds gauge\n"
+        b"celery_snapshot_age_seconds " + repr(value).encode() + b"\n"
+    )
+
+
 class BridgeMetrics:
     """The metrics of one bridge app, in a registry of its own."""
 
@@ -135,7 +144,23 @@ class BridgeMetrics:
             registry=self.registry,
         )
         self._last_round: float | None = None
+        self._hub = hub
+        #: What the cached exposition was rendered from, and the bytes.
+        self._rendered_for: tuple[EncodedStatus | None, bool] | None = None
+        self._rendered = b""
+        #: Full renderings so far (tests check it does not grow per scrape).
+        self.renders = 0
         hub.add_listener(self.observe)
+
+    def render(self) -> bytes:
+        """The text exposition: rendered once per snapshot, aged per call."""
+        key = (self._hub.latest, self._hub.stream_connected)
+        cached = self._rendered_for
+        if cached is None or cached[0] is not key[0] or cached[1] != key[1]:
+            self._rendered = generate_latest(self.registry)
+            self._rendered_for = key
+            self.renders += 1
+        return self._rendered + _age_family(key[0])
 
     def observe(self, snapshot: EncodedStatus) -> None:
         inspection = snapshot.data.get("inspection") or {}
