@@ -275,9 +275,9 @@ class Collector:
             result.asked = targets
             commands = self._commands(targets, discovery)
             result.replies = self.mailbox.call(conn, commands, settings.inspect_timeout)
-            if result.replies.timed_out:
-                # A timed-out drain leaves a blocking read pending on this connection,
-                # which would swallow the next round's replies: never reuse it.
+            if not result.replies.reusable:
+                # A timed-out kombu drain leaves a blocking read pending on this
+                # connection, which would swallow the next round's replies.
                 result.drop_connection = True
             result.queues = broker.queue_depths(conn, self._queue_names(result.replies))
         except self._errors + broker.broker_errors(conn) as exc:
