@@ -92,7 +92,7 @@ class Collector:
             return
         self.app = app if app is not None else load_app(settings)
         self.mailbox = Mailbox(self.app)
-        self.registry = WorkerRegistry(settings.heartbeat_misses)
+        self.registry = WorkerRegistry(settings.heartbeat_misses, missed_rounds=settings.missed_rounds)
         self._transport_options = dict(self.app.conf.broker_transport_options or {})
         # Only a Redis broker gets PINGed between rounds (AMQP has no cheap equivalent).
         self._redis_broker = broker.transport_name(settings.broker_url) == "redis"
@@ -398,7 +398,7 @@ class Collector:
         reports = self._reports_from(result.replies)
         self.registry.on_round(result.asked, reports)
         for host, previous in self._reports.items():
-            if host not in reports and host in result.asked and self.registry.in_grace(host):
+            if host not in reports and self.registry.keeps(host):
                 reports[host] = previous
         self._reports = reports
         sightings = {h: s for h in reports if (s := self.registry.sighting(h)) is not None}
