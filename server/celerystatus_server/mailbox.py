@@ -12,14 +12,16 @@ workers answer these messages exactly as they answer ``celery inspect``.
 
 On Redis (6.2 or later) replies are read in batches instead of through
 kombu's consumer, which costs one blocking pop and one event-loop turn per
-reply: one ``BRPOP`` waits for the first reply, then ``RPOP key count`` takes
-whatever else has arrived, until every ticket is answered. A plain ``BRPOP``
+reply: one ``BRPOP`` waits for the first reply and ``RPOP key count``, in the
+same pipeline, takes whatever else has arrived, until every ticket is answered;
+the round's commands are published in one pipeline too. A plain ``BRPOP``
 with a timeout also leaves nothing pending on the connection, so a round that
 waited out its timeout does not cost a new connection.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -139,27 +141,10 @@ class Mailbox:
         try:
             producer = Producer(channel, auto_declare=False)
             expires = time.time() + timeout
-            for command in commands:
-                if command.destination is not None and not command.destination:
-                    continue  # nobody to ask
-                ticket = uuid.uuid4().hex
-                tickets[ticket] = command
-                producer.publish(
-                    {
-                        "method": command.method,
-                        "arguments": command.arguments,
-                        "destination": list(command.destination) if command.destination else None,
-                        "pattern": None,
-                        "matcher": None,
-                        "ticket": ticket,
-                        "reply_to": {"exchange": mb.reply_exchange.name, "routing_key": self.oid},
-                    },
-                    exchange=mb.exchange.name,
-                    declare=[mb.exchange],
-                    headers={"clock": mb.clock.forward(), "expires": expires},
-                    serializer=mb.serializer,
-                    retry=False,
-                )
+            # kombu 5.7+ pipelines a batch (one round trip on Redis for the whole round).
+            batch = getattr(producer, "batch", None)
+            with batch() if batch is not None else contextlib.nullcontext():
+                self._publish(producer, commands, tickets, expires)
             if not tickets:
                 timed_out = False
             elif batched:
@@ -173,6 +158,32 @@ class Mailbox:
                 except Exception:
                     pass
         return RoundReplies(replies, timed_out, time.monotonic() - started, reusable=batched or not timed_out)
+
+    def _publish(
+        self, producer: Any, commands: Sequence[Command], tickets: dict[str, Command], expires: float
+    ) -> None:
+        mb = self._mailbox
+        for command in commands:
+            if command.destination is not None and not command.destination:
+                continue  # nobody to ask
+            ticket = uuid.uuid4().hex
+            tickets[ticket] = command
+            producer.publish(
+                {
+                    "method": command.method,
+                    "arguments": command.arguments,
+                    "destination": list(command.destination) if command.destination else None,
+                    "pattern": None,
+                    "matcher": None,
+                    "ticket": ticket,
+                    "reply_to": {"exchange": mb.reply_exchange.name, "routing_key": self.oid},
+                },
+                exchange=mb.exchange.name,
+                declare=[mb.exchange],
+                headers={"clock": mb.clock.forward(), "expires": expires},
+                serializer=mb.serializer,
+                retry=False,
+            )
 
     @staticmethod
     def _drain(conn: Connection, complete: Callable[[], bool], deadline: float) -> bool:
@@ -212,15 +223,16 @@ class Mailbox:
         # Below the socket timeout, so a BRPOP that waits its full time is not a socket error.
         longest = max(0.05, float(channel.connection.client.transport_options.get("socket_timeout") or 1.0) * 0.8)
         while not complete():
-            raw = client.rpop(queue, REPLY_BATCH)
-            if not raw:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return True
-                popped = client.brpop(keys, timeout=min(remaining, longest))
-                if not popped:
-                    continue
-                raw = [popped[1]]
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return True
+            # One round trip per wake-up: Redis runs a connection's commands in
+            # order, so the RPOP takes what else arrived once the BRPOP returns.
+            with client.pipeline(transaction=False) as pipe:
+                pipe.brpop(keys, timeout=min(remaining, longest))
+                pipe.rpop(queue, REPLY_BATCH)
+                popped, more = pipe.execute()
+            raw = ([popped[1]] if popped else []) + list(more or ())
             for item in raw:
                 message = channel.message_to_python(_loads(item))
                 message.accept = self._accept
