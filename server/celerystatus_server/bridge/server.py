@@ -18,6 +18,7 @@ import uvicorn
 
 from celerystatus import TLSConfig
 
+from .. import eventloop
 from ..config import DEFAULT_HTTP_ADDRESS, SettingsError, parse_address
 from ..security import logs
 from ..startup import ListenError, bind_listener, load_server_tls
@@ -149,7 +150,7 @@ def run_bridge(target: str, http_address: str = DEFAULT_HTTP_ADDRESS, **options:
         await serve_bridge(target, http_address, stop, **options)
 
     try:
-        asyncio.run(main())
+        eventloop.run(main())
     except (SettingsError, ListenError) as exc:
         print(f"celery-status bridge: {exc}", file=sys.stderr)
         return 2
