@@ -73,6 +73,8 @@ def main() -> None:
     for module in pkgutil.walk_packages(celerystatus_server.__path__, "celerystatus_server."):
         if ".demo" in module.name:
             continue  # the demo's Redis launcher is optional; its tasks are used below
+        if ".history.migrations." in module.name:
+            continue  # Alembic's scripts: run by Alembic with its context set, not importable alone
         importlib.import_module(module.name)
     from celerystatus import CeleryStatusClient
 

@@ -99,7 +99,7 @@ class Collector:
         stop_libuuid_descriptor_leak()
         self.app = app if app is not None else load_app(settings)
         self.mailbox = Mailbox(self.app)
-        self.registry = WorkerRegistry(settings.heartbeat_misses)
+        self.registry = WorkerRegistry(settings.heartbeat_misses, missed_rounds=settings.missed_rounds)
         self._transport_options = dict(self.app.conf.broker_transport_options or {})
         # Only a Redis broker gets PINGed between rounds (AMQP has no cheap equivalent).
         self._redis_broker = broker.transport_name(settings.broker_url) == "redis"
@@ -303,9 +303,9 @@ class Collector:
             result.asked = targets
             commands = self._commands(targets, discovery)
             result.replies = self.mailbox.call(conn, commands, settings.inspect_timeout)
-            if result.replies.timed_out:
-                # A timed-out drain leaves a blocking read pending on this connection,
-                # which would swallow the next round's replies: never reuse it.
+            if not result.replies.reusable:
+                # A timed-out kombu drain leaves a blocking read pending on this
+                # connection, which would swallow the next round's replies.
                 result.drop_connection = True
             result.queues = broker.queue_depths(conn, self._queue_names(result.replies))
         except self._errors + broker.broker_errors(conn) as exc:
@@ -431,7 +431,7 @@ class Collector:
         answered = set(reports)
         self.registry.on_round(result.asked, reports)
         for host, previous in self._reports.items():
-            if host not in reports and host in result.asked and self.registry.in_grace(host):
+            if host not in reports and self.registry.keeps(host):
                 reports[host] = previous
         self._reports = dict(reports)
         carried = self._carry_over(reports, answered, started)

@@ -237,6 +237,11 @@ class Settings(BaseSettings):
         float, BeforeValidator(_number), Field(ge=1, le=1000, allow_inf_nan=False),
         Flag(metavar="N"),
     ] = Field(3.0, description="a worker silent for this many heartbeat periods is considered gone")
+    missed_rounds: Annotated[int, BeforeValidator(_number), Field(ge=1, le=100), Flag(metavar="N")] = Field(
+        2,
+        description="a worker that does not answer stays listed until it has missed this many rounds in a row "
+        "and sent no heartbeat for 1.5 heartbeat periods",
+    )
     broker_probe_interval: Annotated[SecondsOrOff, Flag(metavar="SECONDS")] = Field(
         0.5,
         description="between rounds, PING a Redis broker this often so an outage is reported before the next "

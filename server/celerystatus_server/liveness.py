@@ -7,6 +7,13 @@ so the collector can ask exactly the live set and stop as soon as all of them
 have answered. A worker that misses a round is not waited for again until it
 proves it is alive with a newer heartbeat, so one SIGKILLed worker costs at
 most one slow round.
+
+A worker that does not answer stays in the snapshot (with its last data) until
+it has missed ``missed_rounds`` rounds in a row *and* sent no heartbeat for
+:data:`HEARTBEAT_GRACE` heartbeat periods. One round missed because the worker
+was busy never removes it; a SIGKILLed worker, silent on both counts, leaves
+after K rounds once its last heartbeat is 1.5 periods old: within three
+2-second intervals with the defaults (K = 2, heartbeats every 2 s).
 """
 
 from __future__ import annotations
@@ -23,6 +30,8 @@ from .logconfig import StateLog
 log = logging.getLogger(__name__)
 
 DEFAULT_HEARTBEAT_FREQ = 2.0
+#: Heartbeat periods of silence that, with the missed rounds, make a worker gone.
+HEARTBEAT_GRACE = 1.5
 
 
 @dataclass
@@ -39,16 +48,25 @@ class WorkerSighting:
     sw_ver: str = ""
     #: monotonic time of the last round this worker was asked in and did not answer
     missed_at: float | None = None
+    #: Rounds in a row this worker has not answered (asked, or skipped because it missed one).
+    missed_rounds: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
 
 class WorkerRegistry:
     """Thread-safe record of worker sightings from events and round replies."""
 
-    def __init__(self, heartbeat_misses: float = 3.0, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        heartbeat_misses: float = 3.0,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        missed_rounds: int = 2,
+    ) -> None:
         self._lock = threading.Lock()
         self._workers: dict[str, WorkerSighting] = {}
         self._misses = heartbeat_misses
+        self._missed_rounds = missed_rounds
         self._clock = clock
         self.events_seen = False
         #: bumped when a worker goes online, so per-worker caches can be dropped
@@ -88,10 +106,17 @@ class WorkerRegistry:
                     seen = self._workers[hostname] = WorkerSighting(hostname, now)
                 seen.last_seen = now
                 seen.missed_at = None
-            for hostname in set(asked) - answered:
-                seen = self._workers.get(hostname)
-                if seen is not None:
+                seen.missed_rounds = 0
+            asked = set(asked)
+            for hostname, seen in self._workers.items():
+                if hostname in answered:
+                    continue
+                if hostname in asked:
                     seen.missed_at = now
+                    seen.missed_rounds += 1
+                elif seen.missed_rounds:
+                    # Not asked because it missed the last one: still a round without it.
+                    seen.missed_rounds += 1
 
     def forget(self, hostname: str) -> None:
         with self._lock:
@@ -116,20 +141,16 @@ class WorkerRegistry:
                 and (s.missed_at is None or (s.last_event is not None and s.last_event > s.missed_at))
             )
 
-    def in_grace(self, hostname: str) -> bool:
-        """True if a worker that did not answer still has a recent heartbeat.
-
-        Such a worker stays in the snapshot (with its previous data) for a few
-        heartbeat periods, so one slow reply does not make the worker count flap.
-        """
+    def keeps(self, hostname: str) -> bool:
+        """True if a worker that did not answer this round stays in the snapshot (see the module doc)."""
         now = self._clock()
         with self._lock:
             seen = self._workers.get(hostname)
-            return bool(
-                seen is not None
-                and seen.last_event is not None
-                and now - seen.last_event <= seen.freq * self._misses
-            )
+            if seen is None:
+                return False
+            if seen.missed_rounds < self._missed_rounds:
+                return True
+            return seen.last_event is not None and now - seen.last_event <= seen.freq * HEARTBEAT_GRACE
 
     def sighting(self, hostname: str) -> WorkerSighting | None:
         with self._lock:

@@ -9,17 +9,34 @@ worker it was sent to, or the deadline passes.
 The wire format (method/arguments/destination/ticket/reply_to with the
 ``clock`` and ``expires`` headers) is Celery's pidbox protocol, so stock
 workers answer these messages exactly as they answer ``celery inspect``.
+
+On Redis (6.2 or later) replies are read in batches instead of through
+kombu's consumer, which costs one blocking pop and one event-loop turn per
+reply: one ``BRPOP`` waits for the first reply and ``RPOP key count``, in the
+same pipeline, takes whatever else has arrived, until every ticket is answered;
+the round's commands are published in one pipeline too. A plain ``BRPOP``
+with a timeout also leaves nothing pending on the connection, so a round that
+waited out its timeout does not cost a new connection.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from kombu import Connection, Consumer, Producer, Queue
+from kombu import Connection, Consumer, Producer, Queue, serialization
+from kombu.utils import json as kombu_json
+
+# kombu is untyped; these are the two functions the batched path needs.
+_loads: Callable[[bytes], Any] = kombu_json.loads
+_prepare_accept: Callable[[Any], Any] = serialization.prepare_accept_content
+
+#: Replies taken per RPOP; a round's replies usually all fit in one.
+REPLY_BATCH = 256
 
 
 @dataclass(frozen=True)
@@ -53,6 +70,8 @@ class RoundReplies:
     #: True when the deadline passed before every expected reply arrived.
     timed_out: bool
     elapsed: float
+    #: False when a read may still be pending on the connection (kombu's drain timed out).
+    reusable: bool = True
 
 
 class Mailbox:
@@ -64,6 +83,9 @@ class Mailbox:
         # thread, which would leave a new reply binding behind for every round thread.
         self.oid = uuid.uuid4().hex
         self._declared_on: object = None
+        self._accept = _prepare_accept(self._mailbox.accept)
+        #: Whether the Redis server behind a channel takes RPOP with a count (6.2+).
+        self._batch_on: tuple[object, bool] | None = None
 
     def reply_queue(self) -> Queue:
         mb = self._mailbox
@@ -111,46 +133,108 @@ class Mailbox:
                     return False
             return True
 
-        consumer = Consumer(channel, [queue], accept=mb.accept, no_ack=True, callbacks=[on_reply])
-        consumer.consume()
+        batched = self._batches(conn, channel)
+        consumer = None
+        if not batched:
+            consumer = Consumer(channel, [queue], accept=mb.accept, no_ack=True, callbacks=[on_reply])
+            consumer.consume()
         try:
             producer = Producer(channel, auto_declare=False)
             expires = time.time() + timeout
-            for command in commands:
-                if command.destination is not None and not command.destination:
-                    continue  # nobody to ask
-                ticket = uuid.uuid4().hex
-                tickets[ticket] = command
-                producer.publish(
-                    {
-                        "method": command.method,
-                        "arguments": command.arguments,
-                        "destination": list(command.destination) if command.destination else None,
-                        "pattern": None,
-                        "matcher": None,
-                        "ticket": ticket,
-                        "reply_to": {"exchange": mb.reply_exchange.name, "routing_key": self.oid},
-                    },
-                    exchange=mb.exchange.name,
-                    declare=[mb.exchange],
-                    headers={"clock": mb.clock.forward(), "expires": expires},
-                    serializer=mb.serializer,
-                    retry=False,
-                )
-            timed_out = False
-            while tickets and not complete():
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    timed_out = True
-                    break
-                try:
-                    conn.drain_events(timeout=remaining)
-                except TimeoutError:
-                    timed_out = True
-                    break
+            # kombu 5.7+ pipelines a batch (one round trip on Redis for the whole round).
+            batch = getattr(producer, "batch", None)
+            with batch() if batch is not None else contextlib.nullcontext():
+                self._publish(producer, commands, tickets, expires)
+            if not tickets:
+                timed_out = False
+            elif batched:
+                timed_out = self._read_batches(channel, queue.name, on_reply, complete, deadline)
+            else:
+                timed_out = self._drain(conn, complete, deadline)
         finally:
+            if consumer is not None:
+                try:
+                    consumer.cancel()
+                except Exception:
+                    pass
+        return RoundReplies(replies, timed_out, time.monotonic() - started, reusable=batched or not timed_out)
+
+    def _publish(
+        self, producer: Any, commands: Sequence[Command], tickets: dict[str, Command], expires: float
+    ) -> None:
+        mb = self._mailbox
+        for command in commands:
+            if command.destination is not None and not command.destination:
+                continue  # nobody to ask
+            ticket = uuid.uuid4().hex
+            tickets[ticket] = command
+            producer.publish(
+                {
+                    "method": command.method,
+                    "arguments": command.arguments,
+                    "destination": list(command.destination) if command.destination else None,
+                    "pattern": None,
+                    "matcher": None,
+                    "ticket": ticket,
+                    "reply_to": {"exchange": mb.reply_exchange.name, "routing_key": self.oid},
+                },
+                exchange=mb.exchange.name,
+                declare=[mb.exchange],
+                headers={"clock": mb.clock.forward(), "expires": expires},
+                serializer=mb.serializer,
+                retry=False,
+            )
+
+    @staticmethod
+    def _drain(conn: Connection, complete: Callable[[], bool], deadline: float) -> bool:
+        """kombu's consumer path (AMQP, old Redis); True when the deadline passed."""
+        while not complete():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return True
             try:
-                consumer.cancel()
-            except Exception:
-                pass
-        return RoundReplies(replies, timed_out, time.monotonic() - started)
+                conn.drain_events(timeout=remaining)
+            except TimeoutError:
+                return True
+        return False
+
+    def _batches(self, conn: Connection, channel: Any) -> bool:
+        if conn.transport.driver_type != "redis":
+            return False
+        if self._batch_on is None or self._batch_on[0] is not channel:
+            version = str(channel.client.info("server").get("redis_version", "0"))
+            parts = tuple(int(p) for p in version.split(".")[:2] if p.isdigit())
+            self._batch_on = (channel, parts >= (6, 2))
+        return self._batch_on[1]
+
+    def _read_batches(
+        self,
+        channel: Any,
+        queue: str,
+        on_reply: Callable[[Any, Any], None],
+        complete: Callable[[], bool],
+        deadline: float,
+    ) -> bool:
+        """Pop replies in batches until ``complete()``; True when the deadline passed."""
+        client = channel.client
+        # Replies carry no priority, so they land in the queue's base list;
+        # BRPOP still watches every priority list, as kombu's consumer would.
+        keys = [channel._q_for_pri(queue, pri) for pri in channel.priority_steps]
+        # Below the socket timeout, so a BRPOP that waits its full time is not a socket error.
+        longest = max(0.05, float(channel.connection.client.transport_options.get("socket_timeout") or 1.0) * 0.8)
+        while not complete():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return True
+            # One round trip per wake-up: Redis runs a connection's commands in
+            # order, so the RPOP takes what else arrived once the BRPOP returns.
+            with client.pipeline(transaction=False) as pipe:
+                pipe.brpop(keys, timeout=min(remaining, longest))
+                pipe.rpop(queue, REPLY_BATCH)
+                popped, more = pipe.execute()
+            raw = ([popped[1]] if popped else []) + list(more or ())
+            for item in raw:
+                message = channel.message_to_python(_loads(item))
+                message.accept = self._accept
+                on_reply(message.decode(), message)
+        return False

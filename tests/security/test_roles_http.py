@@ -10,6 +10,7 @@ import pytest
 import websockets
 
 from celerystatus_server.server import StatusServer
+from tests.support.waiting import wait_for_async
 
 from .conftest import ADMIN_TOKEN, SECRET_ARG, SECRET_KWARG, VIEWER_TOKEN, StartServer, auth
 
@@ -163,3 +164,25 @@ async def test_arg_search_says_when_it_could_not_see_the_arguments(http: httpx.A
     assert not _tasks(path, viewer.json()) and len(_tasks(path, admin.json())) == 2
     assert viewer.json()["search_limited"] == "arguments withheld"
     assert "search_limited" not in admin.json()
+
+
+async def test_cached_answers_stay_per_role(http: httpx.AsyncClient) -> None:
+    """The pre-encoded viewer and admin documents differ, and no ETag crosses from one role to the other."""
+
+    async def from_stream(token: str) -> httpx.Response | None:
+        # The admin's stream opens on first use; until it delivers, GetStatus answers (uncached).
+        response = await http.get("/api/celery-status", headers=auth(token))
+        return response if "etag" in response.headers else None
+
+    viewer = await wait_for_async(lambda: from_stream(VIEWER_TOKEN))
+    admin = await wait_for_async(lambda: from_stream(ADMIN_TOKEN))
+    assert viewer.headers["etag"] != admin.headers["etag"]
+    for response in (viewer, admin):
+        # Credentials are required here: shared caches must not keep the answer.
+        assert response.headers["cache-control"].startswith("private, max-age=")
+        assert "Authorization" in response.headers["vary"]
+    revalidate = {**auth(VIEWER_TOKEN), "If-None-Match": admin.headers["etag"]}
+    leaked = await http.get("/api/celery-status", headers=revalidate)
+    assert leaked.status_code == 200 and SECRET_ARG not in leaked.text
+    unauthenticated = await http.get("/api/celery-status", headers={"If-None-Match": viewer.headers["etag"]})
+    assert unauthenticated.status_code == 401

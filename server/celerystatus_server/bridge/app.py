@@ -10,7 +10,6 @@ status service gives 503, and then with the full key set so scripts that read
 # annotations at run time, and they name objects local to create_app.
 import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -19,7 +18,6 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
-from prometheus_client.exposition import choose_encoder
 from starlette.websockets import WebSocketState
 
 from celerystatus import CeleryStatusError, StatusView, TaskFilter, TLSConfig, parse_target
@@ -42,9 +40,9 @@ from .security import (
     offered_subprotocols,
     rate_limited,
 )
+from .serving import PRINCIPAL_KEY, STATUS_PATH, StatusFastPath
 from .upstream import UNAVAILABLE_ERROR, Timeouts, Upstream, unavailable_status
 
-STATUS_PATH = "/api/celery-status"
 ALERTS_PATH = "/api/alerts"
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _NO_STORE = {"Cache-Control": "no-store"}
@@ -177,6 +175,8 @@ def create_app(
     async def _refused(request: Request, exc: Refused) -> JSONResponse:
         return exc.response()
 
+    # Innermost: plain status requests are answered here, after the limits and CORS.
+    app.add_middleware(StatusFastPath, security=security)
     # Browsers may read the API only from the exact origins the operator lists;
     # no wildcard, no credentials mode, read-only methods.
     if security.cors_origins:
@@ -194,8 +194,9 @@ def create_app(
         return state
 
     def caller(request: Request) -> Principal:
-        """Authenticated and charged before any parameter is looked at."""
-        return admit(request, security)
+        """Authenticated and charged before any parameter is looked at (once: see serving.py)."""
+        admitted: Principal | None = request.scope.get(PRINCIPAL_KEY)
+        return admitted if admitted is not None else admit(request, security)
 
     def fresh_budget(principal: Principal) -> None:
         if policy.rate_limited(principal):
@@ -231,12 +232,9 @@ def create_app(
         params: Annotated[query.StatusParams, Depends(status_params)],
         state: Annotated[_State, Depends(bridge)],
     ) -> Response:
+        # Plain requests the stream can answer never get here (serving.StatusFastPath).
         if params.max_age:
             fresh_budget(principal)
-        if params.is_plain:
-            cached = _from_stream(state.hub_for(principal))
-            if cached is not None:
-                return JSONResponse(cached, headers=_NO_STORE)
         try:
             status = await state.upstream.get_status(
                 filter=params.filter,
@@ -376,8 +374,8 @@ def create_app(
         request: Request, _: Annotated[None, Depends(metrics_caller)], state: Annotated[_State, Depends(bridge)]
     ) -> Response:
         # OpenMetrics for scrapers that ask for it (Accept), the classic text format otherwise.
-        encode, content_type = choose_encoder(request.headers.get("accept", ""))
-        return Response(encode(state.metrics.registry), media_type=content_type)
+        body, content_type = state.metrics.render(request.headers.get("accept", ""))
+        return Response(body, media_type=content_type)
 
     def docs_caller(request: Request) -> None:
         # The API description names every endpoint and parameter: with
@@ -434,23 +432,6 @@ async def _serve_socket(
     if websocket.application_state == WebSocketState.CONNECTED:
         with contextlib.suppress(RuntimeError, WebSocketDisconnect):
             await websocket.close(code=1001, reason="server shutting down")
-
-
-def _from_stream(hub: StatusHub) -> dict[str, Any] | None:
-    """The stream's latest snapshot, when it is as good as asking GetStatus.
-
-    While the stream is open the hub holds the server's latest snapshot (the
-    server pushes every new one), so an unfiltered request needs no round trip
-    and no conversion; this is what keeps the endpoint cheap under load. Only
-    ``age`` moves between two snapshots, so it is brought up to date here.
-    """
-    snapshot = hub.latest
-    if snapshot is None or not snapshot.from_backend or not hub.stream_connected:
-        return None
-    data = dict(snapshot.data)
-    if isinstance(data.get("age"), int | float):
-        data["age"] = data["age"] + (time.monotonic() - snapshot.received_at)
-    return data
 
 
 async def _drain(websocket: WebSocket) -> None:

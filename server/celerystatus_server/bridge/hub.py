@@ -15,15 +15,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from celerystatus import CeleryStatus, CeleryStatusError
+import orjson
 
+from celerystatus import CeleryStatus, CeleryStatusError, StatusView
+from celerystatus.models import QueueDetails
+
+from .representation import StatusDocument
 from .upstream import Upstream, unavailable_status
 
 __all__ = ["EncodedStatus", "Listener", "StatusHub", "Subscription"]
@@ -31,25 +34,45 @@ __all__ = ["EncodedStatus", "Listener", "StatusHub", "Subscription"]
 log = logging.getLogger(__name__)
 
 
+_EMPTY_DETAILS = QueueDetails().to_dict()
+
+
 @dataclass(frozen=True)
 class EncodedStatus:
     """A status as JSON-ready data, converted and encoded once for all consumers."""
 
     data: dict[str, Any]
+    #: The WebSocket frame, encoded once and sent to every socket.
     text: str
     #: ``time.monotonic()`` when the bridge received it; ages it between messages.
     received_at: float
     #: False for the placeholder published while the backend is unreachable.
     from_backend: bool = True
+    _documents: dict[StatusView, StatusDocument] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def of(cls, data: dict[str, Any], *, from_backend: bool = True) -> EncodedStatus:
         return cls(
             data=data,
-            text=json.dumps(data, separators=(",", ":")),
+            text=orjson.dumps(data).decode(),
             received_at=time.monotonic(),
             from_backend=from_backend,
         )
+
+    def document(self, view: StatusView) -> StatusDocument:
+        """The HTTP body of this status in ``view``, built on first use and then shared."""
+        document = self._documents.get(view)
+        if document is None:
+            data = self.data
+            if view is StatusView.SUMMARY:
+                data = {**data, "queue_details": _EMPTY_DETAILS}
+            document = self._documents[view] = StatusDocument(data, self.received_at)
+        return document
+
+    @property
+    def refresh_interval(self) -> float | None:
+        value = (self.data.get("inspection") or {}).get("refresh_interval")
+        return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
     @classmethod
     def from_status(cls, status: CeleryStatus) -> EncodedStatus:

@@ -9,6 +9,11 @@ each new inspection round the stream shows.
 While the bridge has no stream from the status service it reports only
 ``celery_status_backend_up 0``: the cluster series go absent rather than
 dropping to zero, so "no workers" alerts do not fire for a bridge outage.
+
+The snapshot's series are rendered once per snapshot (and stream state) and
+exposition format, and kept as bytes. What moves between two snapshots (the
+snapshot's age, the process's CPU, memory and garbage collector) is a small
+registry of its own, rendered per scrape and appended.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from prometheus_client import (
     disable_created_metrics,
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
@@ -129,16 +135,6 @@ class SnapshotCollector(Collector):
             depth.add_metric([queue], _number((info or {}).get("messages")) or 0.0)
         yield depth
 
-        age = _number(data.get("age"))
-        if age is not None:
-            # Aged locally since receipt rather than from observed_at, so a
-            # clock difference between bridge and server does not show up.
-            yield GaugeMetricFamily(
-                "celery_snapshot_age_seconds",
-                "Age of the latest snapshot.",
-                value=age + (time.monotonic() - snapshot.received_at),
-            )
-
         replica = data.get("replica")
         if isinstance(replica, dict):
             # Only replicated servers (--coordination-url) report these.
@@ -223,27 +219,84 @@ class AlertCollector(Collector):
         yield failed
 
 
+class AgeCollector(Collector):
+    """The latest snapshot's age, the one cluster series that moves between snapshots."""
+
+    def __init__(self, hub: StatusHub) -> None:
+        self._hub = hub
+
+    def collect(self) -> Iterator[Metric]:
+        hub = self._hub
+        snapshot = hub.latest
+        if snapshot is None or not snapshot.from_backend or not hub.stream_connected:
+            return
+        age = _number(snapshot.data.get("age"))
+        if age is not None:
+            # Aged locally since receipt rather than from observed_at, so a
+            # clock difference between bridge and server does not show up.
+            yield GaugeMetricFamily(
+                "celery_snapshot_age_seconds",
+                "Age of the latest snapshot.",
+                value=age + (time.monotonic() - snapshot.received_at),
+            )
+
+
+_EOF = b"# EOF\n"
+# Renderings kept per snapshot: one per exposition format a scraper asked for.
+# The Accept header chooses the format (and version), so the number is capped.
+_MAX_FORMATS = 4
+
+
 class BridgeMetrics:
-    """The metrics of one bridge app, in a registry of its own."""
+    """The metrics of one bridge app, in registries of their own."""
 
     def __init__(self, hub: StatusHub, alerts: AlertHub | None = None) -> None:
+        #: What changes only with a new snapshot: rendered once per snapshot and format.
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(SnapshotCollector(hub))
-        # The standard process_* / python_* series, in this registry rather
-        # than the global one so that two bridges in a process do not collide.
-        ProcessCollector(registry=self.registry)
-        PlatformCollector(registry=self.registry)
-        GCCollector(registry=self.registry)
-        if alerts is not None:
-            self.registry.register(AlertCollector(alerts))
         self.inspection_duration = Histogram(
             "celery_inspection_duration_seconds",
             "Wall time of an inspection round, once per round seen by the bridge.",
             buckets=DURATION_BUCKETS,
             registry=self.registry,
         )
+        # The standard process_* / python_* series, in registries of this
+        # bridge rather than the global one so that two bridges in a process
+        # do not collide. The platform never changes; the rest is per scrape.
+        PlatformCollector(registry=self.registry)
+        #: What moves between snapshots: rendered per scrape, after the snapshot's series.
+        self.runtime = CollectorRegistry(auto_describe=False)
+        self.runtime.register(AgeCollector(hub))
+        ProcessCollector(registry=self.runtime)
+        GCCollector(registry=self.runtime)
+        if alerts is not None:
+            # Alerts change between snapshots (a `for` runs out), so they are per scrape too.
+            self.runtime.register(AlertCollector(alerts))
         self._last_round: float | None = None
+        self._hub = hub
+        #: What the cached renderings were made from, and the bytes per content type.
+        self._rendered_for: tuple[EncodedStatus | None, bool] | None = None
+        self._rendered: dict[str, bytes] = {}
+        #: Renderings of the snapshot's series so far (tests check it does not grow per scrape).
+        self.renders = 0
         hub.add_listener(self.observe)
+
+    def render(self, accept: str = "") -> tuple[bytes, str]:
+        """The exposition the ``Accept`` header asks for (OpenMetrics or the text format), and its content type."""
+        encode, content_type = choose_encoder(accept)
+        key = (self._hub.latest, self._hub.stream_connected)
+        cached = self._rendered_for
+        if cached is None or cached[0] is not key[0] or cached[1] != key[1]:
+            self._rendered_for = key
+            self._rendered = {}
+        body = self._rendered.get(content_type)
+        if body is None:
+            body = encode(self.registry).removesuffix(_EOF)
+            self.renders += 1
+            if len(self._rendered) < _MAX_FORMATS:
+                self._rendered[content_type] = body
+        # The runtime part ends the exposition, with OpenMetrics' "# EOF" when that is the format.
+        return body + encode(self.runtime), content_type
 
     def observe(self, snapshot: EncodedStatus) -> None:
         inspection = snapshot.data.get("inspection") or {}

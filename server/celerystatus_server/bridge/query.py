@@ -81,8 +81,3 @@ class StatusParams:
     filter: TaskFilter
     view: StatusView
     max_age: float | None
-
-    @property
-    def is_plain(self) -> bool:
-        """No filter, full view, no freshness demand: the latest snapshot as is."""
-        return self.filter == TaskFilter() and self.view is StatusView.FULL and not self.max_age
