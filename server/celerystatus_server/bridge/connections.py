@@ -296,12 +296,13 @@ def guarded_protocol(base: type[Any], guard: ConnectionGuard) -> type[Any]:
             else:
                 guard.idle(conn)
 
-        def handle_websocket_upgrade(self, event: Any) -> None:
+        def handle_websocket_upgrade(self, *event: Any) -> None:
+            # h11's protocol passes the request event; httptools' passes nothing.
             conn = self._guard_conn
             if conn is not None:
                 conn.upgraded = True
                 guard.busy(conn)
-            super().handle_websocket_upgrade(event)
+            super().handle_websocket_upgrade(*event)
             if conn is None:
                 return
             # The transport now talks to the WebSocket protocol, which is the one
