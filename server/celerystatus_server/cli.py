@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from . import eventloop
 from .config import DEFAULT_HTTP_ADDRESS, Settings, SettingsError
 from .flags import add_setting_flags, settings_from_args
 
@@ -77,7 +77,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     try:
         # The banner is printed once both ports are bound, so a script may wait for it.
-        eventloop.run(server.serve_forever(ready=_banner))
+        asyncio.run(server.serve_forever(ready=_banner))
     except (SettingsError, ListenError, SchemaTooNew) as exc:
         print(f"celery-status: {exc}", file=sys.stderr)
         return 2

@@ -139,9 +139,8 @@ def test_page_shows_the_same_counts_as_the_api(
     header.focus()
     page.keyboard.press("Enter")
     assert page.locator("#workers-table thead th[aria-sort]").inner_text().startswith("Total")
-    # No history API on this server: said once, quietly, and never asked for.
-    assert "History is not available" in page.inner_text("#history-note")
-    assert page.locator("#alerts").is_hidden()
+    # This server records history: the charts come from it, with no note.
+    assert page.locator("#history-note").is_hidden()
 
 
 def test_phone_width_has_no_horizontal_scrolling(redis_url: str, worker_factory: WorkerFactory,

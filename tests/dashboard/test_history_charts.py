@@ -24,8 +24,9 @@ POINTS = 60
 
 
 @pytest.fixture
-def history_bridge() -> Iterator[tuple[str, list[dict[str, str]]]]:
-    settings = Settings(enabled=False, grpc_address="127.0.0.1:0", http_address="127.0.0.1:0")
+def history_bridge(redis_url: str) -> Iterator[tuple[str, list[dict[str, str]]]]:
+    # A server that records history (the page asks the history API only then), with a stand-in route below.
+    settings = Settings(broker_url=redis_url, grpc_address="127.0.0.1:0", http_address="127.0.0.1:0")
     with running_server(settings) as server:
         asked: list[dict[str, str]] = []
         app = server.bridge._app

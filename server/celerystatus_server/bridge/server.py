@@ -20,7 +20,6 @@ from uvicorn.protocols.websockets.auto import AutoWebSocketsProtocol
 
 from celerystatus import TLSConfig
 
-from .. import eventloop
 from ..config import DEFAULT_HTTP_ADDRESS, SettingsError, parse_address
 from ..security import logs
 from ..startup import ListenError, load_server_tls
@@ -182,7 +181,7 @@ def run_bridge(target: str, http_address: str = DEFAULT_HTTP_ADDRESS, **options:
         await serve_bridge(target, http_address, stop, **options)
 
     try:
-        eventloop.run(main())
+        asyncio.run(main())
     except (SettingsError, ListenError) as exc:
         print(f"celery-status bridge: {exc}", file=sys.stderr)
         return 2

@@ -147,6 +147,12 @@ export class HistorySource {
     this.reason = available ? null : "History is not available on this server: charts show what this page has seen since it was opened.";
   }
 
+  /** The server said it keeps no history (its status reads history.state "off"): never ask. */
+  disable(reason) {
+    this.available = false;
+    this.reason = reason;
+  }
+
   async load(rangeName) {
     if (!this.available) return null;
     const range = RANGES[rangeName] || RANGES["1h"];

@@ -29,6 +29,8 @@ const workers = new WorkersTable($("workers-table"), $("workers-summary"));
 const meter = new ThroughputMeter();
 const recorder = new LocalRecorder();
 let history = null;
+// Whether a snapshot has told us if the server records history (history.state); nothing is asked before.
+let historyKnown = false;
 let feed = null;
 let alerts = null;
 
@@ -83,6 +85,7 @@ function onSnapshot(snapshot, receivedAt) {
   f.throughput = meter.rate(now);
   overview.update(f, snapshot);
   if (snapshot.connected && !snapshot.stale) recorder.add(now, f);
+  if (!historyKnown && history && (snapshot.observed_at || snapshot.enabled === false)) learnHistory(snapshot);
   if (!history || !history.available) overview.charts(recorder.series(), "since this page was opened");
   workers.update(snapshot, now, meter);
   tasks.update(snapshot, now);
@@ -96,8 +99,21 @@ function onTransport(transport) {
   renderBanner();
 }
 
+/** The first real snapshot says whether the server records history; only then is the history API asked. */
+function learnHistory(snapshot) {
+  historyKnown = true;
+  const recording = snapshot.history && ["ok", "degraded"].includes(snapshot.history.state);
+  if (recording) {
+    loadHistory();
+    loadTrends();
+  } else if (history.available) {
+    history.disable("History is off on this server: charts show what this page has seen since it was opened.");
+    historyUnavailable();
+  }
+}
+
 async function loadHistory() {
-  if (!history || !history.available || state.authNeeded) return;
+  if (!history || !history.available || !historyKnown || state.authNeeded) return;
   try {
     const data = await history.load(state.range);
     if (data) overview.charts(data, `last ${state.range}`);
@@ -119,7 +135,8 @@ function historyUnavailable() {
 }
 
 async function loadTrends() {
-  if (state.authNeeded) return;
+  const served = state.config && state.config.features && state.config.features.trends;
+  if (!served || !historyKnown || !history || !history.available || state.authNeeded) return;
   try {
     tasks.runtimes.fromTrends(await getJson("/api/celery-status/trends", { params: { window: "1h" } }));
   } catch {
@@ -184,8 +201,8 @@ function startFeeds() {
   }
   feed.restart();
   alerts.start();
-  loadHistory();
-  if (state.config.features && state.config.features.trends) loadTrends();
+  // Asked again once the next snapshot says whether the server records history.
+  historyKnown = false;
 }
 
 async function main() {
