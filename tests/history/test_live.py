@@ -181,7 +181,9 @@ def test_history_api_over_http_grpc_and_sdk(
             assert "queue:celery" in data["series"] and 1.0 in data["series"]["workers"]
             csv_text = http.get(f"{base}/history", params={"since": "2m", "format": "csv", "series": "workers"}).text
             assert csv_text.splitlines()[0] == "timestamp,workers"
-            assert http.get(f"{base}/trends", params={"window": "2m"}).json()["samples"] >= 2
+            # Two samples make a trend; the first may be all there is yet.
+            wait_for(lambda: http.get(f"{base}/trends", params={"window": "2m"}).json()["samples"] >= 2,
+                     timeout=30, interval=0.3)  # fmt: skip
             for params, name in [
                 ({"since": "yesterday-ish"}, "since"),
                 ({"since": "1h", "until": "2h"}, "until"),
