@@ -11,10 +11,11 @@ import socket
 from collections.abc import Iterable
 from typing import Any
 
-from kombu import Connection, Queue
 from kombu.exceptions import OperationalError
 
 from celerystatus.v1 import celery_status_pb2 as pb
+
+from .celery_api import Channel, Connection, new_connection, new_queue
 
 #: Exceptions that mean "the broker is unreachable or misbehaving". The type differs
 #: between the first failure (socket errors) and later ones (kombu wraps them).
@@ -65,7 +66,7 @@ def bounded_transport_options(url: str, timeout: float, base: dict[str, Any] | N
 
 def open_connection(url: str, timeout: float, transport_options: dict[str, Any] | None = None) -> Connection:
     """Connect now (not lazily) with bounded timeouts; raises one of :data:`BROKER_ERRORS`."""
-    conn = Connection(
+    conn = new_connection(
         url,
         connect_timeout=timeout,
         heartbeat=0,
@@ -112,7 +113,7 @@ def queue_depths(conn: Connection, names: Iterable[str]) -> list[pb.QueueDepth]:
     try:
         for name in sorted(set(names)):
             try:
-                ok = Queue(name, channel=channel, no_declare=False).queue_declare(passive=True)
+                ok = new_queue(name, channel=channel, no_declare=False).queue_declare(passive=True)
             except conn.channel_errors as exc:
                 if _is_not_found(exc):
                     result.append(pb.QueueDepth(name=name, messages=0))
@@ -135,7 +136,7 @@ def _is_not_found(exc: BaseException) -> bool:
     return code == 404 or "NOT_FOUND" in str(exc) or "no queue" in str(exc).lower()
 
 
-def _close_channel(channel: Any) -> None:
+def _close_channel(channel: Channel) -> None:
     try:
         channel.close()
     except Exception:

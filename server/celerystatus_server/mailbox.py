@@ -28,12 +28,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from kombu import Connection, Consumer, Producer, Queue, serialization
-from kombu.utils import json as kombu_json
-
-# kombu is untyped; these are the two functions the batched path needs.
-_loads: Callable[[bytes], Any] = kombu_json.loads
-_prepare_accept: Callable[[Any], Any] = serialization.prepare_accept_content
+from .celery_api import (
+    Channel,
+    Connection,
+    Message,
+    Producer,
+    Queue,
+    loads,
+    new_consumer,
+    new_producer,
+    new_queue,
+    prepare_accept_content,
+)
 
 #: Replies taken per RPOP; a round's replies usually all fit in one.
 REPLY_BATCH = 256
@@ -83,13 +89,13 @@ class Mailbox:
         # thread, which would leave a new reply binding behind for every round thread.
         self.oid = uuid.uuid4().hex
         self._declared_on: object = None
-        self._accept = _prepare_accept(self._mailbox.accept)
+        self._accept = prepare_accept_content(self._mailbox.accept)
         #: Whether the Redis server behind a channel takes RPOP with a count (6.2+).
         self._batch_on: tuple[object, bool] | None = None
 
     def reply_queue(self) -> Queue:
         mb = self._mailbox
-        return Queue(
+        return new_queue(
             f"{self.oid}.{mb.reply_exchange.name}",
             exchange=mb.reply_exchange,
             routing_key=self.oid,
@@ -116,10 +122,11 @@ class Mailbox:
         replies: dict[str, dict[str, Any]] = {c.key: {} for c in commands}
         heard: dict[str, int] = {}
 
-        def on_reply(body: Any, message: Any) -> None:
+        def on_reply(body: Any, message: Message) -> None:
             headers = message.headers or {}
             mb.clock.adjust(headers.get("clock") or 0)
-            command = tickets.get(headers.get("ticket"))
+            ticket = headers.get("ticket")
+            command = tickets.get(ticket) if isinstance(ticket, str) else None
             if command is None or not isinstance(body, dict):
                 return  # a late reply to an earlier round
             for hostname, reply in body.items():
@@ -136,10 +143,10 @@ class Mailbox:
         batched = self._batches(conn, channel)
         consumer = None
         if not batched:
-            consumer = Consumer(channel, [queue], accept=mb.accept, no_ack=True, callbacks=[on_reply])
+            consumer = new_consumer(channel, [queue], accept=mb.accept, no_ack=True, callbacks=[on_reply])
             consumer.consume()
         try:
-            producer = Producer(channel, auto_declare=False)
+            producer = new_producer(channel, auto_declare=False)
             expires = time.time() + timeout
             # kombu 5.7+ pipelines a batch (one round trip on Redis for the whole round).
             batch = getattr(producer, "batch", None)
@@ -160,7 +167,7 @@ class Mailbox:
         return RoundReplies(replies, timed_out, time.monotonic() - started, reusable=batched or not timed_out)
 
     def _publish(
-        self, producer: Any, commands: Sequence[Command], tickets: dict[str, Command], expires: float
+        self, producer: Producer, commands: Sequence[Command], tickets: dict[str, Command], expires: float
     ) -> None:
         mb = self._mailbox
         for command in commands:
@@ -198,7 +205,7 @@ class Mailbox:
                 return True
         return False
 
-    def _batches(self, conn: Connection, channel: Any) -> bool:
+    def _batches(self, conn: Connection, channel: Channel) -> bool:
         if conn.transport.driver_type != "redis":
             return False
         if self._batch_on is None or self._batch_on[0] is not channel:
@@ -209,9 +216,9 @@ class Mailbox:
 
     def _read_batches(
         self,
-        channel: Any,
+        channel: Channel,
         queue: str,
-        on_reply: Callable[[Any, Any], None],
+        on_reply: Callable[[Any, Message], None],
         complete: Callable[[], bool],
         deadline: float,
     ) -> bool:
@@ -234,7 +241,7 @@ class Mailbox:
                 popped, more = pipe.execute()
             raw = ([popped[1]] if popped else []) + list(more or ())
             for item in raw:
-                message = channel.message_to_python(_loads(item))
+                message = channel.message_to_python(loads(item))
                 message.accept = self._accept
                 on_reply(message.decode(), message)
         return False

@@ -12,6 +12,8 @@ from typing import Any
 
 from celery import Celery
 
+from celerystatus_server.celery_api import task
+
 #: The demo's own queue: its jobs never land in (or come from) an app's "celery" queue.
 QUEUE = "celery-status-demo"
 
@@ -30,7 +32,7 @@ app.conf.update(
 )
 
 
-@app.task(name="tasks.evaluate_code")
+@task(app, "tasks.evaluate_code")
 def evaluate_code(eval_id: str, code: str = "", duration: float | None = None) -> dict[str, Any]:
     """Pretends to grade a submission: sleeps for a while, like a sandboxed run would."""
     seconds = duration if duration is not None else random.uniform(1.0, 4.0)
@@ -38,13 +40,13 @@ def evaluate_code(eval_id: str, code: str = "", duration: float | None = None) -
     return {"eval_id": eval_id, "lines": code.count("\n") + 1, "seconds": round(seconds, 2)}
 
 
-@app.task(name="tasks.cleanup_old_evaluations")
+@task(app, "tasks.cleanup_old_evaluations")
 def cleanup_old_evaluations(max_age_days: int = 30) -> int:
     time.sleep(0.5)
     return random.randint(0, 20)
 
 
-@app.task(name="tasks.monitor_dead_letter_queue")
+@task(app, "tasks.monitor_dead_letter_queue")
 def monitor_dead_letter_queue() -> int:
     time.sleep(0.2)
     return 0

@@ -128,10 +128,10 @@ class SecurityPolicy:
             name, role = found
             return Principal(name, role, False, peer)
         if cert_common_name is not None and self.client_certs:
-            role = self.cert_roles.get(cert_common_name) if self.cert_roles else VIEWER
-            if role is None:
+            cert_role = self.cert_roles.get(cert_common_name) if self.cert_roles else VIEWER
+            if cert_role is None:
                 raise AuthError(f"client certificate {cert_common_name!r} has no role on this server", forbidden=True)
-            return Principal(f"cert:{cert_common_name}", role, False, peer)
+            return Principal(f"cert:{cert_common_name}", cert_role, False, peer)
         if self.auth_required:
             raise AuthError("authentication required: send 'authorization: Bearer <token>'")
         return self.anonymous(peer)
