@@ -29,7 +29,7 @@ from celerystatus.models import QueueDetails
 from .representation import StatusDocument
 from .upstream import Upstream, unavailable_status
 
-__all__ = ["EncodedStatus", "Listener", "StatusHub", "Subscription"]
+__all__ = ["EncodedStatus", "FrameHub", "Listener", "StatusHub", "Subscription"]
 
 log = logging.getLogger(__name__)
 
@@ -124,33 +124,26 @@ class Subscription:
 Listener = Callable[[EncodedStatus], None]
 
 
-class StatusHub:
-    """Keeps one status stream of ``upstream`` open and publishes what it delivers."""
+class FrameHub:
+    """One background stream whose frames go to every subscription (latest only).
 
-    def __init__(self, upstream: Upstream, *, redact_args: bool = False) -> None:
-        self._upstream = upstream
-        self.redact_args = redact_args
+    Subclasses run the stream in :meth:`_run` and hand each frame to :meth:`_offer`.
+    """
+
+    _task_name = "celery-status-hub"
+
+    def __init__(self) -> None:
         self._subscribers: set[Subscription] = set()
-        self._listeners: list[Listener] = []
-        self._latest: EncodedStatus | None = None
+        #: The frame a new subscription starts with.
+        self._frame: EncodedStatus | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self.stream_connected = False
         self.last_error: str | None = None
-        #: Set and replaced on every publication; wait_for waits on it.
-        self._changed = asyncio.Event()
-
-    @property
-    def latest(self) -> EncodedStatus | None:
-        return self._latest
 
     @property
     def subscriber_count(self) -> int:
         return len(self._subscribers)
-
-    def add_listener(self, listener: Listener) -> None:
-        """Call ``listener`` synchronously with every snapshot the hub publishes."""
-        self._listeners.append(listener)
 
     @property
     def started(self) -> bool:
@@ -158,7 +151,7 @@ class StatusHub:
 
     def start(self) -> None:
         if self._task is None and not self._stopping:
-            self._task = asyncio.create_task(self._run(), name="celery-status-hub")
+            self._task = asyncio.create_task(self._run(), name=self._task_name)
 
     async def stop(self) -> None:
         self._stopping = True
@@ -174,33 +167,59 @@ class StatusHub:
 
     @contextlib.contextmanager
     def subscribe(self) -> Iterator[Subscription]:
-        """A subscription primed with the current snapshot, removed on exit."""
+        """A subscription primed with the current frame, removed on exit."""
         subscription = Subscription()
         if self._stopping:
             subscription.close()
         else:
-            if self._latest is not None:
-                subscription.offer(self._latest)
+            if self._frame is not None:
+                subscription.offer(self._frame)
             self._subscribers.add(subscription)
         try:
             yield subscription
         finally:
             self._subscribers.discard(subscription)
 
+    def _offer(self, frame: EncodedStatus) -> None:
+        self._frame = frame
+        for subscription in self._subscribers:
+            subscription.offer(frame)
+
+    async def _run(self) -> None:
+        raise NotImplementedError
+
+
+class StatusHub(FrameHub):
+    """Keeps one status stream of ``upstream`` open and publishes what it delivers."""
+
+    def __init__(self, upstream: Upstream, *, redact_args: bool = False) -> None:
+        super().__init__()
+        self._upstream = upstream
+        self.redact_args = redact_args
+        self._listeners: list[Listener] = []
+        #: Set and replaced on every publication; wait_for waits on it.
+        self._changed = asyncio.Event()
+
+    @property
+    def latest(self) -> EncodedStatus | None:
+        return self._frame
+
+    def add_listener(self, listener: Listener) -> None:
+        """Call ``listener`` synchronously with every snapshot the hub publishes."""
+        self._listeners.append(listener)
+
     async def wait_for(self, predicate: Callable[[EncodedStatus], bool], timeout: float) -> EncodedStatus:
         """The first published snapshot (current one included) matching ``predicate``."""
 
         async def matched() -> EncodedStatus:
-            while self._latest is None or not predicate(self._latest):
+            while self._frame is None or not predicate(self._frame):
                 await self._changed.wait()
-            return self._latest
+            return self._frame
 
         return await asyncio.wait_for(matched(), timeout)
 
     def _publish(self, snapshot: EncodedStatus) -> None:
-        self._latest = snapshot
-        for subscription in self._subscribers:
-            subscription.offer(snapshot)
+        self._offer(snapshot)
         for listener in self._listeners:
             try:
                 listener(snapshot)
@@ -212,7 +231,7 @@ class StatusHub:
     def _lost(self, error: CeleryStatusError) -> None:
         self.stream_connected = False
         self.last_error = str(error)
-        if self._latest is None or self._latest.from_backend:
+        if self._frame is None or self._frame.from_backend:
             # Consumers learn about the outage instead of showing the last
             # good snapshot as if it were current.
             log.warning("status stream lost (%s); reconnecting", self.last_error)
