@@ -41,6 +41,8 @@ def serve_args(broker: str, coordination: str, key: str, *, interval: float = IN
         "--coordination-ttl", str(ttl),
         # No periodic full broadcast: every round is the same targeted one, so counts compare.
         "--discovery-interval", "3600",
+        # These tests poll every replica many times a second; the request budget is tested elsewhere.
+        "--rate-limit", "0",
     ]
 
 
