@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import logging
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import grpc
 import httpx
 import pytest
 
 from celerystatus.v1 import celery_status_pb2 as pb
+from celerystatus.v1 import celery_status_pb2_grpc as pb_grpc
 from celerystatus.values import dict_to_struct, list_to_list_value
 from celerystatus_server.config import Settings
 from celerystatus_server.security.tokens import hash_token
 from celerystatus_server.server import StatusServer
 from tests.bridge.fake_service import make_status
+from tests.support.waiting import wait_for_async
 
 from .certs import CertificateAuthority
 
@@ -102,3 +107,44 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 def auth(token: str | None) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (for a broker URL that must fail)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def seen_with_broker(url: str) -> tuple[pb.CeleryStatus, httpx.Response, str]:
+    """A server on broker ``url`` (unreachable) after two failing rounds: its gRPC status, JSON answer and metrics.
+
+    A library that quotes the URL verbatim is logged too, so the caller can check the logs as well.
+    """
+    settings = Settings(
+        broker_url=url,
+        grpc_address="127.0.0.1:0",
+        http_address="127.0.0.1:0",
+        tokens=TOKENS_ENV,
+        refresh_interval=0.3,
+        min_refresh_interval=0.1,
+        inspect_timeout=0.3,
+        round_deadline=0.6,
+    )
+    server = StatusServer(settings)
+    await server.start()
+    try:
+        assert server.collector is not None
+        collector = server.collector
+        await wait_for_async(lambda: collector.rounds >= 2, timeout=20, message="no failing round")
+        logging.getLogger("kombu.connection").error("cannot connect to %s", url)
+        async with grpc.aio.insecure_channel(server.grpc_target) as channel:
+            reply: pb.GetStatusResponse = await pb_grpc.CeleryStatusServiceStub(channel).GetStatus(
+                pb.GetStatusRequest(), metadata=(("authorization", f"Bearer {ADMIN_TOKEN}"),), timeout=5
+            )
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.http_port}", timeout=10) as http:
+            body = await http.get("/api/celery-status", headers=auth(ADMIN_TOKEN))
+            metrics = (await http.get("/metrics", headers=auth(ADMIN_TOKEN))).text
+    finally:
+        await server.stop(grace=0.2)
+    return reply.status, body, metrics

@@ -4,64 +4,27 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
-import grpc
-import httpx
 import pytest
 
-from celerystatus.v1 import celery_status_pb2 as pb
-from celerystatus.v1 import celery_status_pb2_grpc as pb_grpc
-from celerystatus_server.config import Settings
 from celerystatus_server.security import logs
-from celerystatus_server.server import StatusServer
-from tests.support.waiting import wait_for_async
 
-from .conftest import ADMIN_TOKEN, BROKER_PASSWORD, TOKENS_ENV, auth
+from .conftest import BROKER_PASSWORD, TOKENS_ENV, free_port, seen_with_broker
 
 CLI = str(Path(sys.executable).parent / "celery-status")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def test_password_is_masked_in_grpc_json_metrics_and_logs(caplog: pytest.LogCaptureFixture) -> None:
-    url = f"redis://celery:{BROKER_PASSWORD}@127.0.0.1:{_free_port()}/10"
-    settings = Settings(
-        broker_url=url,
-        grpc_address="127.0.0.1:0",
-        http_address="127.0.0.1:0",
-        tokens=TOKENS_ENV,
-        refresh_interval=0.3,
-        min_refresh_interval=0.1,
-        inspect_timeout=0.3,
-        round_deadline=0.6,
-    )
+    url = f"redis://celery:{BROKER_PASSWORD}@127.0.0.1:{free_port()}/10"
     caplog.set_level(logging.DEBUG)
-    server = StatusServer(settings)
-    await server.start()
-    try:
-        await wait_for_async(lambda: server.collector.rounds >= 2, timeout=20, message="no failing round")
-        # A library that quotes the URL verbatim is masked too.
-        logging.getLogger("kombu.connection").error("cannot connect to %s", url)
-        async with grpc.aio.insecure_channel(server.grpc_target) as channel:
-            reply = await pb_grpc.CeleryStatusServiceStub(channel).GetStatus(
-                pb.GetStatusRequest(), metadata=(("authorization", f"Bearer {ADMIN_TOKEN}"),), timeout=5
-            )
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.http_port}", timeout=10) as http:
-            body = (await http.get("/api/celery-status", headers=auth(ADMIN_TOKEN))).text
-            metrics = (await http.get("/metrics", headers=auth(ADMIN_TOKEN))).text
-    finally:
-        await server.stop(grace=0.2)
-    assert not reply.status.connected and reply.status.error
-    assert reply.status.broker_url == "redis://celery:***@127.0.0.1:" + url.rsplit(":", 1)[1]
-    for where, text in (("gRPC", str(reply)), ("JSON", body), ("metrics", metrics), ("logs", caplog.text)):
+    status, answer, metrics = await seen_with_broker(url)
+    body = answer.text
+    assert not status.connected and status.error
+    assert status.broker_url == "redis://celery:***@127.0.0.1:" + url.rsplit(":", 1)[1]
+    for where, text in (("gRPC", str(status)), ("JSON", body), ("metrics", metrics), ("logs", caplog.text)):
         assert BROKER_PASSWORD not in text, where
     assert "celery:***@" in caplog.text
 
